@@ -1,0 +1,287 @@
+"""``MedR3Env``: the search-read-answer environment. ``reset`` poses a question; each ``step``
+parses one model turn, acts on it, renders feedback and scores it with the reward terms."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import gymnasium as gym
+
+from medr3_env.actions import MAX_ACTION_CHARS, parse_action
+from medr3_env.config import EnvConfig
+from medr3_env.corpora.records import QAItem, QuestionSet
+from medr3_env.corpora.specs import load_questions
+from medr3_env.entities import load_extractor
+from medr3_env.observations import (
+    question_prompt,
+    render_document,
+    render_error,
+    render_search,
+    system_prompt,
+)
+from medr3_env.rewards.composer import RewardComposer, StepRewards
+from medr3_env.rewards.context import EpisodeContext, Turn
+from medr3_env.search import Searcher, build_searcher
+from medr3_env.search.base import IndexedDocument
+from medr3_env.spaces import UnicodeText
+
+MAX_OBSERVATION_CHARS = 1_000_000
+
+_SEARCHERS: dict[tuple, Searcher] = {}
+_SEARCHERS_LOCK = threading.Lock()
+
+
+def shared_searcher(config: EnvConfig, questions: QuestionSet) -> Searcher:
+    """One searcher per (corpus, backend, index, extractor) per process, shared by all envs."""
+    corpus: Any = config.corpus if config.corpus is not None else (questions.corpus or "starter")
+    key = (
+        corpus if isinstance(corpus, str) else id(corpus),
+        config.backend,
+        str(config.index_dir),
+        str(config.cache_dir),
+        config.entity_extractor,
+    )
+    with _SEARCHERS_LOCK:
+        if key not in _SEARCHERS:
+            _SEARCHERS[key] = build_searcher(
+                corpus,
+                backend=config.backend,
+                cache_dir=config.cache_dir,
+                index_dir=config.index_dir,
+                entity_extractor=config.entity_extractor,
+            )
+        return _SEARCHERS[key]
+
+
+class _EpisodeDocuments(Mapping[str, IndexedDocument]):
+    """Lazy, cached lookup of the documents an episode touched (for reward terms)."""
+
+    def __init__(self, searcher: Searcher | None, ids: tuple[str, ...]) -> None:
+        self._searcher = searcher
+        self._ids = ids
+        self._cache: dict[str, IndexedDocument | None] = {}
+
+    def __getitem__(self, doc_id: str) -> IndexedDocument:
+        if doc_id not in self._ids or self._searcher is None:
+            raise KeyError(doc_id)
+        if doc_id not in self._cache:
+            self._cache[doc_id] = self._searcher.get(doc_id)
+        doc = self._cache[doc_id]
+        if doc is None:
+            raise KeyError(doc_id)
+        return doc
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+class MedR3Env(gym.Env[str, str]):
+    """Answer a medical question by searching, reading and reasoning.
+
+    Observations and actions are text. ``reset`` returns the instructions plus the question;
+    ``step(turn)`` returns the environment's feedback for that turn (search results, a document,
+    or an error), the reward for the step, and ``info`` with the parsed action, retrieved and read
+    ids, per-term rewards and the full chat ``messages``.
+
+    Args:
+        config: an :class:`EnvConfig` or a dict of its fields.
+        searcher: an already-built :class:`Searcher` (overrides ``corpus``/``backend``).
+        questions: an already-loaded :class:`QuestionSet` (overrides ``dataset``/``split``).
+        render_mode: ``"ansi"`` returns the conversation as text from :meth:`render`.
+        **overrides: :class:`EnvConfig` fields, e.g. ``stage="reasoning"``, ``top_k=3``.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+
+    def __init__(
+        self,
+        config: EnvConfig | Mapping[str, Any] | None = None,
+        *,
+        searcher: Searcher | None = None,
+        questions: QuestionSet | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        super().__init__()
+        base = config.model_dump(exclude_unset=True) if isinstance(config, EnvConfig) else dict(config or {})
+        self.config = EnvConfig.model_validate({**base, **overrides})
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
+        self.render_mode = render_mode
+
+        loaded = questions if questions is not None else load_questions(self.config.dataset)
+        self.questions = loaded.split(self.config.split)
+        needs_index = self.config.search_enabled or self.config.reward_weights.get("evidence", 0.0) != 0.0
+        self.searcher = searcher if searcher is not None else (
+            shared_searcher(self.config, loaded) if needs_index else None
+        )
+        if self.searcher is not None and self.config.reward_weights.get("evidence", 0.0) != 0.0:
+            extractor = load_extractor(self.config.entity_extractor).name
+            if extractor != self.searcher.entity_extractor:
+                raise ValueError(
+                    f"the index was built with entity extractor {self.searcher.entity_extractor!r} but "
+                    f"this environment uses {extractor!r}; rebuild the index or set entity_extractor"
+                )
+        self.rewards = RewardComposer(self.config.reward_weights, on_error=self.config.on_reward_error)
+        self.system_prompt = system_prompt(
+            self.config.allowed_actions,
+            top_k=self.config.top_k,
+            max_turns=self.config.max_turns,
+            max_searches=self.config.max_searches,
+        )
+        self.observation_space = UnicodeText(max_length=MAX_OBSERVATION_CHARS)
+        self.action_space = UnicodeText(max_length=MAX_ACTION_CHARS)
+
+        self._item: QAItem | None = None
+        self._turns: list[Turn] = []
+        self._messages: list[dict[str, str]] = []
+        self._term_totals: dict[str, float] = {}
+        self._return = 0.0
+        self._done = False
+        self._seed: int | None = None
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Start an episode. ``options={"item_id": ...}`` picks a question, otherwise it is drawn
+        with ``self.np_random`` (deterministic for a given ``seed``)."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self._seed = seed
+        options = options or {}
+        if "item_id" in options:
+            self._item = self.questions.get(str(options["item_id"]))
+        elif "item" in options:
+            self._item = QAItem.model_validate(options["item"])
+        else:
+            self._item = self.questions[int(self.np_random.integers(len(self.questions)))]
+        self._turns = []
+        self._term_totals = {name: 0.0 for name in self.config.reward_weights}
+        self._return = 0.0
+        self._done = False
+        user = question_prompt(self._item)
+        self._messages = [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": user},
+        ]
+        observation = f"{self.system_prompt}\n\n{user}"
+        info = {
+            "item_id": self._item.id,
+            "question": self._item.question,
+            "options": dict(self._item.options) if self._item.options else None,
+            "messages": [dict(m) for m in self._messages],
+            "allowed_actions": list(self.config.allowed_actions),
+            "turn": 0,
+        }
+        return observation, info
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Apply one model turn. Malformed turns never raise: they return an ``<error>`` block,
+        a format penalty, and still count as a turn."""
+        if self._item is None:
+            raise RuntimeError("call reset() before step()")
+        if self._done:
+            raise RuntimeError("the episode has ended; call reset() to start a new one")
+        if isinstance(action, bytes):
+            action = action.decode("utf-8", errors="replace")
+        text = action if isinstance(action, str) else ""
+        turn_index = len(self._turns) + 1
+        turn, feedback = self._act(turn_index, text)
+        self._turns.append(turn)
+
+        terminated = turn.kind == "answer"
+        truncated = not terminated and turn_index >= self.config.max_turns
+        self._done = terminated or truncated
+        context = EpisodeContext(
+            item=self._item,
+            turns=tuple(self._turns),
+            config=self.config,
+            documents=_EpisodeDocuments(self.searcher, self._touched_ids()),
+            terminated=terminated,
+            truncated=truncated,
+        )
+        scored = self.rewards.evaluate(context, final=self._done)
+        for name, value in scored.values.items():
+            self._term_totals[name] += value
+        self._return += scored.total
+
+        self._messages.append({"role": "assistant", "content": text})
+        observation = "" if self._done else feedback
+        if not self._done:
+            self._messages.append({"role": "user", "content": feedback})
+        return observation, float(scored.total), terminated, truncated, self._info(turn, scored, context)
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self._messages)
+
+    # ------------------------------------------------------------------ internals
+    def _touched_ids(self) -> tuple[str, ...]:
+        ids = [h.doc_id for t in self._turns for h in t.hits]
+        ids += [t.read_id for t in self._turns if t.read_id]
+        return tuple(dict.fromkeys(ids))
+
+    def _act(self, index: int, text: str) -> tuple[Turn, str]:
+        parsed = parse_action(text)
+        base = {"index": index, "text": text, "reasoning": parsed.reasoning}
+        if not parsed.valid:
+            return Turn(kind="invalid", error_code=parsed.error_code, **base), render_error(parsed.error or "")
+        kind, argument = parsed.kind, parsed.argument
+
+        def invalid(code: str, message: str) -> tuple[Turn, str]:
+            return Turn(kind="invalid", argument=argument, error_code=code, **base), render_error(message)
+
+        if kind not in self.config.allowed_actions:
+            allowed = ", ".join(f"<{a}>" for a in self.config.allowed_actions)
+            return invalid("not_allowed", f"<{kind}> is not available in the {self.config.stage} stage. Use {allowed}.")
+        if kind == "search":
+            searches = sum(1 for t in self._turns if t.kind == "search")
+            if searches >= self.config.max_searches:
+                return invalid("search_budget", f"You have used all {self.config.max_searches} searches. Read a result or answer.")
+            assert self.searcher is not None
+            hits = tuple(self.searcher.search(argument, self.config.top_k))
+            turn = Turn(kind="search", argument=argument, hits=hits, trailing_text=parsed.trailing_text, **base)
+            return turn, render_search(argument, hits)
+        if kind == "read":
+            doc_id = argument.strip()
+            assert self.searcher is not None
+            document = self.searcher.get(doc_id)
+            if document is None:
+                return invalid("unknown_doc", f"There is no document with id {doc_id[:80]!r}. Read an id from your search results.")
+            retrieved = {h.doc_id for t in self._turns for h in t.hits}
+            if self.config.require_search_before_read and doc_id not in retrieved:
+                return invalid("read_before_search", f"Document {doc_id!r} was not in your search results. Search first, then read an id you were shown.")
+            turn = Turn(kind="read", argument=doc_id, read_id=doc_id, trailing_text=parsed.trailing_text, **base)
+            return turn, render_document(document, self.config.max_doc_chars)
+        return Turn(kind="answer", argument=argument, trailing_text=parsed.trailing_text, **base), ""
+
+    def _info(self, turn: Turn, scored: StepRewards, context: EpisodeContext) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "item_id": self._item.id if self._item else None,
+            "turn": turn.index,
+            "action": turn.kind,
+            "error": turn.error_code,
+            "query": turn.argument if turn.kind == "search" else None,
+            "retrieved_ids": [h.doc_id for h in turn.hits],
+            "read_ids": list(context.read_ids),
+            "step_reward_terms": dict(scored.values),
+            "reward_terms": dict(self._term_totals),
+            "reward_weights": dict(self.config.reward_weights),
+            "reward_not_applicable": sorted(scored.not_applicable),
+            "reward_total": self._return,
+            "messages": [dict(m) for m in self._messages],
+            "allowed_actions": list(self.config.allowed_actions),
+        }
+        if scored.errors:
+            info["reward_errors"] = dict(scored.errors)
+        if self._done:
+            info["final_answer"] = context.final_answer
+            info["correct"] = context.final_answer is not None and self._term_totals.get("answer", 0.0) >= 1.0
+        return info

@@ -1,0 +1,95 @@
+"""Search over a corpus: the :class:`Searcher` interface, its backends and :func:`build_searcher`.
+
+>>> from medr3_env.search import build_searcher
+>>> searcher = build_searcher()              # starter corpus, Whoosh, cached index
+>>> hits = searcher.search("digoxin toxicity", k=3)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from medr3_env.corpora.records import Corpus
+from medr3_env.corpora.specs import load_corpus
+from medr3_env.entities import load_extractor
+from medr3_env.search.base import Hit, IndexedDocument, IndexManifest, Searcher
+from medr3_env.search.cache import build_index_dir, cache_root, ensure_cached_index
+from medr3_env.search.query import query_terms
+
+BACKENDS = ("whoosh",)
+
+__all__ = [
+    "BACKENDS",
+    "Hit",
+    "IndexManifest",
+    "IndexedDocument",
+    "Searcher",
+    "build_index",
+    "build_searcher",
+    "cache_root",
+    "open_index",
+    "query_terms",
+]
+
+
+def _builder(backend: str, extractor_spec: str, progress: bool | None):
+    extractor = load_extractor(extractor_spec)
+    if backend == "whoosh":
+        from medr3_env.search.whoosh_backend import build_whoosh_index
+
+        return extractor.name, lambda corpus, d: build_whoosh_index(corpus, d, extractor, progress=progress)
+    raise ValueError(f"unknown search backend {backend!r}; available: {', '.join(BACKENDS)}")
+
+
+def build_index(
+    corpus: str | Corpus | None,
+    out_dir: str | os.PathLike[str],
+    *,
+    backend: str = "whoosh",
+    entity_extractor: str = "auto",
+    progress: bool | None = None,
+) -> IndexManifest:
+    """Build an index for ``corpus`` into ``out_dir`` (replacing it atomically)."""
+    loaded = load_corpus(corpus)
+    extractor_name, builder = _builder(backend, entity_extractor, progress)
+    return build_index_dir(
+        loaded, Path(out_dir), backend=backend, extractor=extractor_name, builder=builder
+    )
+
+
+def open_index(directory: str | os.PathLike[str]) -> Searcher:
+    """Open an existing index directory with the backend recorded in its manifest."""
+    manifest = IndexManifest.read(Path(directory))
+    if manifest.backend == "whoosh":
+        from medr3_env.search.whoosh_backend import WhooshSearcher
+
+        return WhooshSearcher(directory)
+    raise ValueError(f"index {directory} uses unknown backend {manifest.backend!r}")
+
+
+def build_searcher(
+    corpus: str | Corpus | None = None,
+    backend: str = "whoosh",
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    index_dir: str | os.PathLike[str] | None = None,
+    entity_extractor: str = "auto",
+    progress: bool | None = None,
+    **options: Any,
+) -> Searcher:
+    """A ready :class:`Searcher` for ``corpus`` (``None``: the starter corpus).
+
+    The index is built on first use into the cache (``cache_dir``, ``$MEDR3_CACHE_DIR`` or the
+    user cache dir), keyed by the corpus fingerprint, and reused while the corpus is unchanged.
+    ``index_dir`` opens a prebuilt index instead (``medr3 index build``).
+    """
+    if index_dir is not None:
+        return open_index(index_dir)
+    loaded = load_corpus(corpus, **options)
+    extractor_name, builder = _builder(backend, entity_extractor, progress)
+    directory = ensure_cached_index(
+        loaded, backend=backend, extractor=extractor_name, builder=builder, cache_dir=cache_dir
+    )
+    return open_index(directory)

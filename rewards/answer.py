@@ -1,0 +1,101 @@
+"""``answer``: is the final answer correct?
+
+* multiple choice: the option letter ("B", "(B)", "B. Digoxin", "Option B") or the option's text;
+* yes/no/maybe: the single verdict word;
+* free text: normalised exact match against the gold answer and its aliases, or token F1
+  (``EnvConfig.answer_metric="f1"``).
+
+An answer that names several options (or several verdicts) is wrong. In stages that require
+reasoning (``min_reasoning_words``), an answer given without that much reasoning scores 0.
+"""
+
+from __future__ import annotations
+
+import re
+
+from medr3_env.corpora.records import QAItem
+from medr3_env.rewards.context import EpisodeContext
+from medr3_env.rewards.registry import register_reward
+from medr3_env.rewards.text import exact_match, normalise_answer, token_f1
+
+_LETTER_PREFIX = re.compile(
+    r"^\s*(?:(?:the\s+)?(?:correct\s+)?(?:option|answer|choice)\s*(?:is\s*)?[:\-]?\s*)?"
+    r"[\(\[]?([A-Za-z])(?:[\)\]\.:]|\s*$|\s+(?=\S))",
+    re.IGNORECASE,
+)
+_LETTER_LIST = re.compile(
+    r"^[\s\(\[]*([A-Za-z])[\)\]]?(?:\s*(?:,|and|or|/|&|\+)\s*[\(\[]?([A-Za-z])[\)\]]?)+\s*\.?\s*$",
+    re.IGNORECASE,
+)
+_VERDICTS = ("yes", "no", "maybe")
+
+
+def _contains_phrase(haystack: str, needle: str) -> bool:
+    return bool(needle) and f" {needle} " in f" {haystack} "
+
+
+def choose_option(answer: str, options: dict[str, str]) -> str | None:
+    """The single option letter ``answer`` picks, or ``None`` when it picks none or several."""
+    letters = {key.upper(): key for key in options}
+    if _LETTER_LIST.match(answer):
+        return None  # "A and C", "B, D": several options
+    picked: set[str] = set()
+    remainder = answer
+    prefix = _LETTER_PREFIX.match(answer)
+    if prefix and prefix.group(1).upper() in letters:
+        letter = letters[prefix.group(1).upper()]
+        rest = normalise_answer(answer[prefix.end() :])
+        # "B vitamins" is not option B: a letter followed by text must be followed by B's text.
+        if not rest or _contains_phrase(rest, normalise_answer(options[letter])) or prefix.group(0).rstrip()[-1:] in ").]:.":
+            picked.add(letter)
+            remainder = answer[prefix.end() :]
+    text = normalise_answer(remainder)
+    if text:
+        exact = [key for key, value in options.items() if normalise_answer(value) == text]
+        if exact:
+            picked.update(exact)
+        else:
+            named = [
+                key for key, value in options.items() if _contains_phrase(text, normalise_answer(value))
+            ]
+            # Drop options whose text is only part of a longer named option ("insulin" in "insulin glargine").
+            named = [
+                key
+                for key in named
+                if not any(
+                    other != key
+                    and _contains_phrase(normalise_answer(options[other]), normalise_answer(options[key]))
+                    for other in named
+                )
+            ]
+            picked.update(named)
+    return picked.pop() if len(picked) == 1 else None
+
+
+def choose_verdict(answer: str) -> str | None:
+    words = set(normalise_answer(answer).split())
+    found = [v for v in _VERDICTS if v in words]
+    return found[0] if len(found) == 1 else None
+
+
+def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
+    """Correctness of ``answer`` for ``item`` in [0, 1]."""
+    if item.answer_type == "mcq" and item.options:
+        return float(choose_option(answer, item.options) == item.answer)
+    if item.answer_type == "yesno":
+        return float(choose_verdict(answer) == item.answer.lower())
+    golds = (item.answer, *item.aliases)
+    if metric == "f1":
+        return token_f1(answer, golds)
+    return exact_match(answer, golds)
+
+
+@register_reward("answer", range=(0.0, 1.0))
+def answer_reward(ctx: EpisodeContext) -> float:
+    """1 for a correct final answer, 0 otherwise (token F1 for free text if configured)."""
+    if ctx.final_answer is None:
+        return 0.0
+    min_words = ctx.config.min_reasoning_words or 0
+    if min_words and len(ctx.reasoning.split()) < min_words:
+        return 0.0
+    return score_answer(ctx.item, ctx.final_answer, ctx.config.answer_metric)
