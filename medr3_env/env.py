@@ -134,8 +134,8 @@ class MedR3Env(gym.Env[str, str]):
             max_turns=self.config.max_turns,
             max_searches=self.config.max_searches,
         )
-        self.observation_space = UnicodeText(max_length=MAX_OBSERVATION_CHARS)
-        self.action_space = UnicodeText(max_length=MAX_ACTION_CHARS)
+        self.observation_space = UnicodeText(min_length=0, max_length=MAX_OBSERVATION_CHARS)
+        self.action_space = UnicodeText(min_length=0, max_length=MAX_ACTION_CHARS)
 
         self._item: QAItem | None = None
         self._turns: list[Turn] = []
@@ -144,6 +144,13 @@ class MedR3Env(gym.Env[str, str]):
         self._return = 0.0
         self._done = False
         self._seed: int | None = None
+
+    @property
+    def current_item(self) -> QAItem:
+        """The question of the current episode."""
+        if self._item is None:
+            raise RuntimeError("call reset() first")
+        return self._item
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(
@@ -270,6 +277,7 @@ class MedR3Env(gym.Env[str, str]):
             "error": turn.error_code,
             "query": turn.argument if turn.kind == "search" else None,
             "retrieved_ids": [h.doc_id for h in turn.hits],
+            "retrieved_scores": [h.score for h in turn.hits],
             "read_ids": list(context.read_ids),
             "step_reward_terms": dict(scored.values),
             "reward_terms": dict(self._term_totals),

@@ -1,0 +1,120 @@
+"""A scripted search → read → answer policy and the episode runner used by ``medr3 demo``.
+
+The policy sees only what the environment returns (observation text and ``info``), never the gold
+answer: it searches with the question, reads the top hit, and picks the option (or yes/no verdict,
+or entity) that the document supports best by word overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from medr3_env.entities import load_extractor
+from medr3_env.env import MedR3Env
+from medr3_env.search.query import query_terms
+from medr3_env.trajectory import TrajectoryRecord, TurnRecord
+
+Policy = Callable[[str, dict[str, Any]], str]
+
+_DOC_HEADER = re.compile(r"^Document (\S+) \| (.*)$", re.MULTILINE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_NEGATION = re.compile(r"\b(not|no|never|without|contraindicated|avoid|should not|does not|cannot)\b", re.I)
+
+
+def _overlap(a: str, b: set[str]) -> int:
+    return len(set(query_terms(a, max_terms=64)) & b)
+
+
+class ScriptedPolicy:
+    """search(question) → read(top hit) → answer by lexical support. Stateless between episodes."""
+
+    def __init__(self, entity_extractor: str = "auto") -> None:
+        self.entity_extractor = entity_extractor
+
+    def __call__(self, observation: str, info: dict[str, Any]) -> str:
+        turn = info.get("turn", 0)
+        question = info.get("question") or ""
+        options = info.get("options")
+        allowed = info.get("allowed_actions", ["search", "read", "answer"])
+        if turn == 0 and "search" in allowed:
+            return f"<think>I will look up the key facts.</think>\n<search>{question}</search>"
+        if info.get("action") == "search" and info.get("retrieved_ids") and "read" in allowed:
+            return f"<think>The first result looks most relevant.</think>\n<read>{info['retrieved_ids'][0]}</read>"
+        document = observation if info.get("action") == "read" else ""
+        return self._answer(question, options, document)
+
+    def _answer(self, question: str, options: dict[str, str] | None, document: str) -> str:
+        header = _DOC_HEADER.search(document)
+        title = header.group(2) if header else "my knowledge"
+        sentences = [s for s in _SENTENCE.split(document) if s.strip()] or [question]
+        q_terms = set(query_terms(question, max_terms=64))
+        best = max(sentences, key=lambda s: _overlap(s, q_terms))
+        entities = sorted(load_extractor(self.entity_extractor).extract(best))[:6]
+        reasoning = f"The passage on {title} is relevant; it mentions {', '.join(entities) or 'the question topic'}."
+        if options:
+            doc_terms = set(query_terms(document, max_terms=10_000))
+            letter = max(options, key=lambda k: (_overlap(options[k], doc_terms), -ord(k[0])))
+            answer = letter
+        elif re.search(r"\b(yes|no)\b", question, re.I) or question.rstrip().endswith("?") and _is_yes_no(question):
+            answer = "no" if _NEGATION.search(best) else "yes"
+        else:
+            q_entities = load_extractor(self.entity_extractor).extract(question)
+            candidates = [e for e in entities if e not in q_entities]
+            answer = candidates[0] if candidates else (best.split()[0] if best.split() else "unknown")
+        return f"<think>{reasoning}</think>\n<answer>{answer}</answer>"
+
+
+def _is_yes_no(question: str) -> bool:
+    first = question.strip().split()[0].lower() if question.strip() else ""
+    return first in {"is", "are", "does", "do", "can", "should", "will", "was", "were", "has", "have"}
+
+
+def run_episode(
+    env: MedR3Env,
+    policy: Policy,
+    *,
+    item_id: str | None = None,
+    seed: int | None = None,
+) -> TrajectoryRecord:
+    """Run one episode to the end and return its :class:`TrajectoryRecord`."""
+    options = {"item_id": item_id} if item_id is not None else None
+    observation, info = env.reset(seed=seed, options=options)
+    info = {**info, "turn": 0}
+    item = env.current_item
+    turns: list[TurnRecord] = []
+    done = False
+    while not done:
+        action = policy(observation, info)
+        observation, reward, terminated, truncated, step_info = env.step(action)
+        done = terminated or truncated
+        feedback = step_info["messages"][-1]["content"] if not done else ""
+        turns.append(
+            TurnRecord(
+                index=step_info["turn"],
+                action_text=action,
+                action=step_info["action"],
+                error=step_info["error"],
+                query=step_info["query"],
+                retrieved=list(zip(step_info["retrieved_ids"], step_info["retrieved_scores"])),
+                read_ids=step_info["read_ids"],
+                observation=feedback,
+                reward=reward,
+                reward_terms=step_info["step_reward_terms"],
+            )
+        )
+        info = {**step_info, "question": info["question"], "options": info["options"]}
+    return TrajectoryRecord(
+        item=item,
+        seed=seed,
+        config=env.config.model_dump(mode="json"),
+        turns=turns,
+        final_answer=step_info.get("final_answer"),
+        correct=bool(step_info.get("correct")),
+        terminated=terminated,
+        truncated=truncated,
+        reward_terms=step_info["reward_terms"],
+        reward_weights=step_info["reward_weights"],
+        reward_total=step_info["reward_total"],
+    )

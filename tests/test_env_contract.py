@@ -1,0 +1,210 @@
+"""The Gymnasium contract of MedR3Env: spaces, reset/step signatures, info keys, determinism."""
+
+import warnings
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import medr3_env
+from medr3_env import EnvConfig, MedR3Env
+
+RESET_KEYS = {"item_id", "question", "options", "messages", "allowed_actions"}
+STEP_KEYS = {"action", "retrieved_ids", "read_ids", "turn", "reward_terms", "reward_total"}
+
+
+def test_check_env_passes_without_warnings(env):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env, skip_render_check=True)
+
+
+def test_gym_make_works_with_no_arguments():
+    env = gym.make("MedR3-v0")
+    obs, info = env.reset(seed=0)
+    assert isinstance(obs, str) and info["question"] in obs
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("env_id", "stage", "allowed"),
+    [
+        ("MedR3-Reasoning-v0", "reasoning", ["answer"]),
+        ("MedR3-Retrieval-v0", "retrieval", ["search", "read", "answer"]),
+        ("MedR3-Joint-v0", "joint", ["search", "read", "answer"]),
+    ],
+)
+def test_stage_ids_use_stage_defaults(env_id, stage, allowed):
+    env = gym.make(env_id)
+    assert env.unwrapped.config.stage == stage
+    _, info = env.reset(seed=0)
+    assert info["allowed_actions"] == allowed
+
+
+def test_reset_info_has_public_keys(env):
+    obs, info = env.reset(seed=3)
+    assert RESET_KEYS <= set(info)
+    assert info["messages"][0]["role"] == "system"
+    assert info["messages"][1] == {"role": "user", "content": info["messages"][1]["content"]}
+    assert info["question"] in info["messages"][1]["content"]
+    if info["options"]:
+        for letter, text in info["options"].items():
+            assert f"{letter}. {text}" in obs
+
+
+def test_seeded_resets_are_deterministic(starter_searcher):
+    a = MedR3Env(searcher=starter_searcher)
+    b = MedR3Env(searcher=starter_searcher)
+    ids_a = [a.reset(seed=s)[1]["item_id"] for s in range(5)]
+    ids_b = [b.reset(seed=s)[1]["item_id"] for s in range(5)]
+    assert ids_a == ids_b
+    assert len(set(ids_a)) > 1
+
+
+def test_reset_picks_item_by_id(env):
+    item = env.questions[0]
+    _, info = env.reset(options={"item_id": item.id})
+    assert info["item_id"] == item.id
+
+
+def test_unknown_item_id_is_a_clear_error(env):
+    with pytest.raises(KeyError, match="no question with id"):
+        env.reset(options={"item_id": "does-not-exist"})
+
+
+def _gold_episode(env):
+    """search the question, read the first gold evidence id, answer the gold answer."""
+    item = next(i for i in env.questions if i.answer_type == "mcq")
+    obs, info = env.reset(options={"item_id": item.id})
+    obs, r1, term, trunc, info = env.step(f"<think>look it up</think><search>{item.question}</search>")
+    assert info["action"] == "search" and not term and not trunc
+    assert "<information>" in obs and info["retrieved_ids"]
+    assert info["retrieved_ids"][0] in obs
+    gold = item.evidence_ids[0]
+    target = gold if gold in info["retrieved_ids"] else info["retrieved_ids"][0]
+    obs, r2, term, trunc, info = env.step(f"<read>{target}</read>")
+    assert info["action"] == "read" and info["read_ids"] == [target]
+    assert env.searcher.get(target).content[:100] in obs
+    obs, r3, term, trunc, info = env.step(f"<think>The passage settles it.</think><answer>{item.answer}</answer>")
+    return item, (r1, r2, r3), term, trunc, info
+
+
+def test_full_episode_search_read_answer(env):
+    item, rewards, terminated, truncated, info = _gold_episode(env)
+    assert terminated and not truncated
+    assert STEP_KEYS <= set(info)
+    assert info["reward_terms"]["answer"] == 1.0
+    assert info["correct"] is True
+    assert sum(rewards) == pytest.approx(info["reward_total"])
+    weights = info["reward_weights"]
+    assert info["reward_total"] == pytest.approx(sum(weights[t] * v for t, v in info["reward_terms"].items()))
+
+
+def test_messages_carry_the_whole_conversation(env):
+    _, _, _, _, info = _gold_episode(env)
+    roles = [m["role"] for m in info["messages"]]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant"]
+
+
+@pytest.mark.parametrize(
+    ("action", "code"),
+    [
+        ("no tags at all", "no_action"),
+        ("<search>a</search><search>b</search>", "multiple_actions"),
+        ("<lookup>x</lookup>", "unknown_tag"),
+        ("<search>open", "unclosed_tag"),
+        ("<search> </search>", "empty_argument"),
+        ("<read>no-such-doc</read>", "unknown_doc"),
+        ("<information>fake</information><answer>A</answer>", "env_tag"),
+    ],
+)
+def test_malformed_actions_are_penalised_not_raised(env, action, code):
+    env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(action)
+    assert info["action"] == "invalid" and info["error"] == code
+    assert obs.startswith("<error>")
+    assert info["step_reward_terms"]["format"] < 0
+    assert reward < 0
+    assert info["turn"] == 1 and not terminated
+
+
+def test_reading_a_real_id_before_searching_is_refused(env):
+    env.reset(seed=0)
+    real_id = env.questions[0].evidence_ids[0]
+    _, _, _, _, info = env.step(f"<read>{real_id}</read>")
+    assert info["error"] == "read_before_search"
+
+
+def test_search_is_refused_in_the_reasoning_stage(starter_searcher):
+    env = MedR3Env(stage="reasoning", searcher=starter_searcher)
+    env.reset(seed=0)
+    obs, reward, terminated, _, info = env.step("<search>aspirin</search>")
+    assert info["error"] == "not_allowed" and "reasoning stage" in obs
+    assert reward < 0 and not terminated
+
+
+def test_search_budget_is_enforced(starter_searcher):
+    env = MedR3Env(searcher=starter_searcher, max_searches=1, max_turns=5)
+    env.reset(seed=0)
+    assert env.step("<search>insulin</search>")[4]["action"] == "search"
+    assert env.step("<search>metformin</search>")[4]["error"] == "search_budget"
+
+
+def test_max_turns_truncates(starter_searcher):
+    env = MedR3Env(searcher=starter_searcher, max_turns=2)
+    env.reset(seed=0)
+    assert env.step("thinking")[3] is False
+    obs, reward, terminated, truncated, info = env.step("still thinking")
+    assert truncated and not terminated
+    assert info["reward_terms"]["answer"] == 0.0
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step("<answer>A</answer>")
+
+
+def test_empty_search_result_is_a_normal_observation(env):
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step("<search>zzzqqqxxy nonexistentterm</search>")
+    assert info["action"] == "search" and info["retrieved_ids"] == []
+    assert "No passages match" in obs
+
+
+def test_config_object_and_overrides_combine(starter_searcher):
+    env = MedR3Env(EnvConfig(top_k=2), searcher=starter_searcher, stage="retrieval")
+    assert env.config.top_k == 2 and env.config.stage == "retrieval"
+    env.reset(seed=0)
+    assert len(env.step("<search>insulin</search>")[4]["retrieved_ids"]) <= 2
+
+
+def test_wrong_config_is_a_validation_error():
+    with pytest.raises(ValueError, match="top_k"):
+        EnvConfig(top_k=0)
+    with pytest.raises(ValueError, match="registered terms"):
+        EnvConfig(reward_weights={"answr": 1.0})
+    with pytest.raises(ValueError, match="extra"):
+        EnvConfig(topk=3)
+
+
+def test_gymnasium_wrappers_and_make_vec():
+    env = gym.wrappers.RecordEpisodeStatistics(gym.make("MedR3-v0", max_turns=2))
+    env.reset(seed=0)
+    env.step("x")
+    _, _, _, truncated, info = env.step("y")
+    assert truncated and "episode" in info
+    vec = gym.make_vec("MedR3-v0", num_envs=4, vectorization_mode="sync")
+    observations, infos = vec.reset(seed=0)
+    assert len(observations) == 4
+    observations, rewards, terminated, truncated, infos = vec.step(["<search>insulin</search>"] * 4)
+    assert len(rewards) == 4 and list(infos["action"]) == ["search"] * 4
+    vec.close()
+
+
+def test_render_ansi_returns_conversation(starter_searcher):
+    env = MedR3Env(searcher=starter_searcher, render_mode="ansi")
+    env.reset(seed=0)
+    env.step("<search>insulin</search>")
+    text = env.render()
+    assert "[assistant]" in text and "<search>insulin</search>" in text
+
+
+def test_version_is_exposed():
+    assert medr3_env.__version__

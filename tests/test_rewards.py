@@ -1,0 +1,282 @@
+"""Reward terms, the registry and composition, and the hacking guards."""
+
+import math
+
+import pytest
+
+from medr3_env import EnvConfig, MedR3Env
+from medr3_env.corpora import QAItem
+from medr3_env.rewards import (
+    EpisodeContext,
+    RewardComposer,
+    RewardRegistrationError,
+    RewardTermError,
+    Turn,
+    register_reward,
+    registered_rewards,
+    unregister_reward,
+)
+from medr3_env.rewards.answer import choose_option, score_answer
+from medr3_env.rewards.evidence import strip_copied_spans
+from medr3_env.rewards.text import normalise_answer, token_f1
+from medr3_env.search.base import Hit
+
+MCQ = QAItem(
+    id="m1",
+    question="Which drug causes optic neuritis?",
+    answer_type="mcq",
+    options={"A": "Isoniazid", "B": "Ethambutol", "C": "Rifampin", "D": "Rifampin and isoniazid"},
+    answer="B",
+    evidence_ids=("d1",),
+)
+YESNO = QAItem(id="y1", question="Is it safe?", answer_type="yesno", answer="no")
+FREE = QAItem(id="f1", question="Which vitamin?", answer_type="free", answer="vitamin K", aliases=("phytonadione",))
+
+
+def ctx(item, turns, config=None, documents=None, done=True):
+    return EpisodeContext(item=item, turns=tuple(turns), config=config or EnvConfig(), documents=documents or {}, terminated=done)
+
+
+def answer_turn(text, reasoning="", index=1, trailing=False):
+    return Turn(index=index, text=text, kind="answer", argument=text, reasoning=reasoning, trailing_text=trailing)
+
+
+def search_turn(query, ids, index=1):
+    hits = tuple(Hit(doc_id=i, title=i, score=1.0, snippet="", rank=r) for r, i in enumerate(ids, 1))
+    return Turn(index=index, text=query, kind="search", argument=query, hits=hits)
+
+
+# ------------------------------------------------------------------ answer
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("B", "B"), ("(B)", "B"), ("B. Ethambutol", "B"), ("Option B", "B"), ("the answer is B", "B"),
+        ("ethambutol", "B"), ("Ethambutol.", "B"), ("b", "B"), ("Rifampin and isoniazid", "D"),
+        ("A and B", None), ("A, B, C, D", None), ("B. Isoniazid", None), ("isoniazid or ethambutol", None),
+        ("Isoniazid, Ethambutol, Rifampin", None), ("", None), ("none of these", None),
+    ],
+)
+def test_mcq_option_choice(answer, expected):
+    assert choose_option(answer, MCQ.options) == expected
+
+
+def test_letter_followed_by_unrelated_words_is_not_that_option():
+    options = {"A": "Folate", "B": "Cobalamin", "C": "Thiamine", "D": "Niacin"}
+    assert choose_option("B vitamins in general", options) is None
+
+
+@pytest.mark.parametrize(("answer", "score"), [("no", 1.0), ("No.", 1.0), ("yes", 0.0), ("yes and no", 0.0), ("maybe no", 0.0)])
+def test_yes_no_verdicts(answer, score):
+    assert score_answer(YESNO, answer) == score
+
+
+def test_free_text_exact_match_with_aliases_and_f1():
+    assert score_answer(FREE, "Vitamin K") == 1.0
+    assert score_answer(FREE, "the phytonadione") == 1.0
+    assert score_answer(FREE, "vitamin K1 supplement") == 0.0
+    assert 0 < score_answer(FREE, "vitamin K1", metric="f1") < 1
+
+
+def test_squad_normalisation_and_f1():
+    assert normalise_answer("The  Vitamin-K!") == "vitamin k"
+    assert token_f1("vitamin k", ["vitamin k"]) == 1.0
+    assert token_f1("nothing", ["vitamin k"]) == 0.0
+
+
+def test_answer_term_is_zero_without_an_answer():
+    assert registered_rewards()["answer"](ctx(MCQ, [search_turn("x", [])], done=False)) == 0.0
+
+
+# ------------------------------------------------------------------ format
+def test_format_ladder():
+    fmt = registered_rewards()["format"]
+    assert fmt(ctx(MCQ, [answer_turn("B")])) == 1.0
+    assert fmt(ctx(MCQ, [answer_turn("B", trailing=True)])) == 0.5
+    assert fmt(ctx(MCQ, [Turn(index=1, text="x", kind="invalid", error_code="no_action")])) == -0.25
+    assert fmt(ctx(MCQ, [search_turn("q", ["d1"])])) == 0.0
+
+
+# ------------------------------------------------------------------ retrieval
+def test_retrieval_recall_ndcg_and_not_applicable():
+    term = registered_rewards()["retrieval"]
+    item = MCQ.model_copy(update={"evidence_ids": ("d1", "d2")})
+    assert term(ctx(item, [search_turn("q", ["d1", "x"]), answer_turn("B", index=2)])) == 0.5
+    assert term(ctx(item, [search_turn("q", ["d1", "d2"]), answer_turn("B", index=2)])) == 1.0
+    ndcg = term(ctx(item, [search_turn("q", ["x", "d1", "d2"])], config=EnvConfig(retrieval_metric="ndcg")))
+    assert 0 < ndcg < 1
+    assert term(ctx(item, [answer_turn("B")])) == 0.0
+    assert term(ctx(item, [answer_turn("B")], config=EnvConfig(stage="reasoning"))) is None
+
+
+def test_retrieval_proxy_without_gold_ids(starter_searcher):
+    item = QAItem(id="p", question="What reverses warfarin?", answer_type="free", answer="vitamin K")
+    hit = starter_searcher.search("warfarin reversal vitamin K", k=1)[0]
+    docs = {hit.doc_id: starter_searcher.get(hit.doc_id)}
+    value = registered_rewards()["retrieval"](ctx(item, [search_turn("warfarin", [hit.doc_id])], documents=docs))
+    assert 0.5 <= value <= 1.0
+
+
+# ------------------------------------------------------------------ evidence
+@pytest.fixture(scope="module")
+def evidence_case(starter_searcher):
+    from medr3_env.corpora.starter import load_starter_questions
+
+    item = next(q for q in load_starter_questions() if q.answer_type == "mcq" and len(q.evidence_ids) == 1)
+    doc = starter_searcher.get(item.evidence_ids[0])
+    return item, doc
+
+
+def _evidence(item, doc, reasoning, answer="B"):
+    turns = [search_turn("q", [doc.id]), Turn(index=2, text="", kind="read", argument=doc.id, read_id=doc.id), answer_turn(answer, reasoning, 3)]
+    return registered_rewards()["evidence"](ctx(item, turns, documents={doc.id: doc}))
+
+
+def test_evidence_rewards_reasoning_that_uses_the_document(evidence_case):
+    from medr3_env.entities import load_extractor
+
+    item, doc = evidence_case
+    entities = sorted(load_extractor().extract(doc.content))
+    honest = f"The passage links {', '.join(entities[:4])} to the question."
+    assert _evidence(item, doc, honest) > _evidence(item, doc, "I am fairly sure about this one.")
+    assert _evidence(item, doc, "I am fairly sure about this one.") == 0.0
+
+
+def test_guard_pasting_the_document_earns_nothing(evidence_case):
+    item, doc = evidence_case
+    assert strip_copied_spans(doc.content, [doc.content]).strip() == ""
+    assert _evidence(item, doc, doc.content) == 0.0
+
+
+def test_guard_stuffing_every_entity_scores_low(evidence_case, starter_searcher):
+    from medr3_env.entities import load_extractor
+
+    item, doc = evidence_case
+    # Stuff the reasoning with every entity of many documents (the read one included).
+    stuffing = set(doc.entities)
+    for hit in starter_searcher.search(item.question, k=10):
+        stuffing |= starter_searcher.get(hit.doc_id).entities
+    stuffed = _evidence(item, doc, "; ".join(sorted(stuffing)))
+    honest = _evidence(item, doc, "Key facts: " + ", ".join(sorted(load_extractor().extract(doc.content))[:5]))
+    assert stuffed < 0.5
+    assert stuffed < honest
+
+
+# ------------------------------------------------------------------ guards through the environment
+def test_guard_listing_all_options_is_wrong(env):
+    item = next(q for q in env.questions if q.answer_type == "mcq")
+    env.reset(options={"item_id": item.id})
+    _, _, _, _, info = env.step("<answer>" + ", ".join(item.options) + "</answer>")
+    assert info["reward_terms"]["answer"] == 0.0
+
+
+def test_guard_repeating_the_same_search_does_not_raise_retrieval(starter_searcher):
+    env = MedR3Env(searcher=starter_searcher, max_turns=6)
+    item = env.questions[0]
+
+    def run(queries):
+        env.reset(options={"item_id": item.id})
+        for q in queries:
+            env.step(f"<search>{q}</search>")
+        return env.step("<answer>x</answer>")[4]["reward_terms"]["retrieval"]
+
+    once = run([item.question])
+    assert run([item.question] * 4) <= once / 4 + 1e-9
+
+
+def test_guard_fake_observation_blocks_are_penalised(env):
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step("<information>Doc 1 (id: x) the answer is B</information><answer>B</answer>")
+    assert info["error"] == "env_tag" and reward < 0
+
+
+def test_guard_bare_guess_in_reasoning_stage_earns_no_answer_reward(starter_searcher):
+    env = MedR3Env(stage="reasoning", searcher=starter_searcher)
+    item = next(q for q in env.questions if q.answer_type == "mcq")
+    env.reset(options={"item_id": item.id})
+    bare = env.step(f"<answer>{item.answer}</answer>")[4]
+    env.reset(options={"item_id": item.id})
+    reasoned = env.step(
+        "<think>Going through the mechanism, the clinical picture and each option in turn, one fits best.</think>"
+        f"<answer>{item.answer}</answer>"
+    )[4]
+    assert bare["reward_terms"]["answer"] == 0.0 and reasoned["reward_terms"]["answer"] == 1.0
+    assert bare["reward_total"] < reasoned["reward_total"]
+    assert "retrieval" in reasoned["reward_not_applicable"]
+
+
+# ------------------------------------------------------------------ registry and composition
+def test_register_custom_term_and_use_it_in_env(starter_searcher):
+    @register_reward("test_brevity", range=(0.0, 1.0))
+    def brevity(c):
+        return 1.0 if len(c.turns) <= 2 else 0.0
+
+    try:
+        env = MedR3Env(searcher=starter_searcher, reward_weights={"answer": 1.0, "test_brevity": 0.5})
+        env.reset(seed=0)
+        _, reward, _, _, info = env.step("<answer>A</answer>")
+        assert info["reward_terms"]["test_brevity"] == 1.0
+        assert info["reward_weights"]["test_brevity"] == 0.5
+        assert reward == pytest.approx(info["reward_terms"]["answer"] + 0.5)
+    finally:
+        unregister_reward("test_brevity")
+
+
+def test_duplicate_names_and_bad_signatures_are_rejected():
+    with pytest.raises(RewardRegistrationError, match="'answer' is already registered"):
+        register_reward("answer")(lambda c: 0.0)
+    with pytest.raises(RewardRegistrationError, match="'two_args'"):
+        register_reward("two_args")(lambda a, b: 0.0)
+    with pytest.raises(RewardRegistrationError, match="'no_args'"):
+        register_reward("no_args")(lambda: 0.0)
+    with pytest.raises(RewardRegistrationError, match="low < high"):
+        register_reward("bad_range", range=(1.0, 0.0))
+
+
+def test_out_of_range_and_raising_terms_name_the_term_and_item():
+    @register_reward("test_too_big")
+    def too_big(c):
+        return 3.0
+
+    @register_reward("test_raises")
+    def raises(c):
+        raise ZeroDivisionError("boom")
+
+    try:
+        c = ctx(MCQ, [answer_turn("B")])
+        with pytest.raises(RewardTermError, match="'test_too_big' failed on item 'm1'.*outside its range"):
+            RewardComposer({"test_too_big": 1.0}).evaluate(c, final=True)
+        with pytest.raises(RewardTermError, match="'test_raises' failed on item 'm1'.*ZeroDivisionError"):
+            RewardComposer({"test_raises": 1.0}).evaluate(c, final=True)
+        warned = RewardComposer({"answer": 1.0, "test_raises": 1.0}, on_error="warn").evaluate(c, final=True)
+        assert "test_raises" in warned.errors and warned.values == {"answer": 1.0}
+    finally:
+        unregister_reward("test_too_big")
+        unregister_reward("test_raises")
+
+
+def test_nan_is_out_of_range():
+    @register_reward("test_nan")
+    def nan(c):
+        return math.nan
+
+    try:
+        with pytest.raises(RewardTermError, match="test_nan"):
+            RewardComposer({"test_nan": 1.0}).evaluate(ctx(MCQ, [answer_turn("B")]), final=True)
+    finally:
+        unregister_reward("test_nan")
+
+
+def test_entry_point_terms_are_loaded(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from medr3_env.rewards import registry
+
+    ep = EntryPoint(name="test_plugin_term", value="tests.plugin_term:plugin_term", group="medr3_env.rewards")
+    monkeypatch.setattr(registry, "entry_points", lambda group: [ep] if group == registry.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    try:
+        assert "test_plugin_term" in registered_rewards()
+        env_cfg = EnvConfig(reward_weights={"test_plugin_term": 1.0})
+        assert env_cfg.reward_weights == {"test_plugin_term": 1.0}
+    finally:
+        unregister_reward("test_plugin_term")
