@@ -43,9 +43,12 @@ class ScriptedPolicy:
         if info.get("action") == "search" and info.get("retrieved_ids") and "read" in allowed:
             return f"<think>The first result looks most relevant.</think>\n<read>{info['retrieved_ids'][0]}</read>"
         document = observation if info.get("action") == "read" else ""
-        return self._answer(question, options, document)
+        document = document.replace("<information>", "").replace("</information>", "").strip()
+        return self._answer(question, options, document, info.get("answer_type", "free"))
 
-    def _answer(self, question: str, options: dict[str, str] | None, document: str) -> str:
+    def _answer(
+        self, question: str, options: dict[str, str] | None, document: str, answer_type: str
+    ) -> str:
         header = _DOC_HEADER.search(document)
         title = header.group(2) if header else "my knowledge"
         sentences = [s for s in _SENTENCE.split(document) if s.strip()] or [question]
@@ -57,18 +60,13 @@ class ScriptedPolicy:
             doc_terms = set(query_terms(document, max_terms=10_000))
             letter = max(options, key=lambda k: (_overlap(options[k], doc_terms), -ord(k[0])))
             answer = letter
-        elif re.search(r"\b(yes|no)\b", question, re.I) or question.rstrip().endswith("?") and _is_yes_no(question):
+        elif answer_type == "yesno":
             answer = "no" if _NEGATION.search(best) else "yes"
         else:
             q_entities = load_extractor(self.entity_extractor).extract(question)
             candidates = [e for e in entities if e not in q_entities]
-            answer = candidates[0] if candidates else (best.split()[0] if best.split() else "unknown")
+            answer = candidates[0] if candidates else title
         return f"<think>{reasoning}</think>\n<answer>{answer}</answer>"
-
-
-def _is_yes_no(question: str) -> bool:
-    first = question.strip().split()[0].lower() if question.strip() else ""
-    return first in {"is", "are", "does", "do", "can", "should", "will", "was", "were", "has", "have"}
 
 
 def run_episode(
@@ -104,7 +102,7 @@ def run_episode(
                 reward_terms=step_info["step_reward_terms"],
             )
         )
-        info = {**step_info, "question": info["question"], "options": info["options"]}
+        info = {**step_info, **{k: info[k] for k in ("question", "options", "answer_type")}}
     return TrajectoryRecord(
         item=item,
         seed=seed,

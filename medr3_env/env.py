@@ -182,6 +182,7 @@ class MedR3Env(gym.Env[str, str]):
             "item_id": self._item.id,
             "question": self._item.question,
             "options": dict(self._item.options) if self._item.options else None,
+            "answer_type": self._item.answer_type,
             "messages": [dict(m) for m in self._messages],
             "allowed_actions": list(self.config.allowed_actions),
             "turn": 0,
