@@ -153,8 +153,8 @@ class QuestionSet:
 
     def split(self, split: str | None) -> QuestionSet:
         """The items of one split (``None`` or ``"all"`` keeps everything)."""
-        if split in (None, "all"):
-            return self
+        if split in (None, "all") or all(item.split is None for item in self.items):
+            return self  # sets without split information are used whole
         items = [item for item in self.items if item.split == split]
         if not items:
             known = sorted({str(item.split) for item in self.items})

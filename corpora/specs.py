@@ -52,7 +52,7 @@ def register_format(
 
 
 def _check_path(spec: Spec) -> None:
-    if spec.path and not spec.path.startswith(("hf", "http")) and not Path(spec.path).expanduser().exists():
+    if spec.format != "hf" and spec.path and not Path(spec.path).expanduser().exists():
         raise SpecError(f"{spec.format}:{spec.path}: file not found")
 
 
@@ -106,6 +106,18 @@ def _register_builtins() -> None:
     register_format(
         "medr3", questions=lambda path, subset=None, **kw: load_native_questions(path, **kw)
     )
+    from medr3_env.corpora.generic import load_hf_corpus, load_jsonl_questions, load_table_corpus
+    from medr3_env.corpora.mcq import load_bioasq, load_medmcqa, load_medqa, load_mirage
+    from medr3_env.corpora.pubmedqa import load_pubmedqa_corpus, load_pubmedqa_questions
+
+    register_format("pubmedqa", corpus=load_pubmedqa_corpus, questions=load_pubmedqa_questions)
+    register_format("medqa", questions=load_medqa)
+    register_format("medmcqa", questions=load_medmcqa)
+    register_format("mirage", questions=load_mirage)
+    register_format("bioasq", questions=load_bioasq)
+    register_format("jsonl", corpus=load_table_corpus, questions=load_jsonl_questions)
+    register_format("csv", corpus=load_table_corpus)
+    register_format("hf", corpus=load_hf_corpus)
 
 
 _register_builtins()

@@ -1,4 +1,4 @@
-"""The bundled starter corpus and question set: original passages and questions over 17 medical
+"""The bundled starter corpus and question set: original passages and questions over 15 medical
 specialties, shipped as package data so everything works offline."""
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gymnasium.envs.registration import register, registry
 
 ENTRY_POINT = "medr3_env.env:MedR3Env"
+VECTOR_ENTRY_POINT = "medr3_env.vector:make_vector_env"
 
 ENV_IDS = {
     "MedR3-v0": {},
@@ -19,4 +20,9 @@ def register_envs() -> None:
     for env_id, kwargs in ENV_IDS.items():
         if env_id not in registry:
             # No max_episode_steps: the environment truncates at its own ``max_turns``.
-            register(id=env_id, entry_point=ENTRY_POINT, kwargs=dict(kwargs), disable_env_checker=False)
+            register(
+                id=env_id,
+                entry_point=ENTRY_POINT,
+                vector_entry_point=VECTOR_ENTRY_POINT,
+                kwargs=dict(kwargs),
+            )

@@ -190,12 +190,18 @@ def test_gymnasium_wrappers_and_make_vec():
     env.step("x")
     _, _, _, truncated, info = env.step("y")
     assert truncated and "episode" in info
-    vec = gym.make_vec("MedR3-v0", num_envs=4, vectorization_mode="sync")
+    vec = gym.make_vec("MedR3-v0", num_envs=4)
     observations, infos = vec.reset(seed=0)
     assert len(observations) == 4
-    observations, rewards, terminated, truncated, infos = vec.step(["<search>insulin</search>"] * 4)
-    assert len(rewards) == 4 and list(infos["action"]) == ["search"] * 4
+    kinds = {type(o) for o in infos["options"]}
+    for _ in range(3):  # mixed MCQ (dict options) and yes/no (None) items batch without errors
+        observations, rewards, terminated, truncated, infos = vec.step(["<search>insulin</search>"] * 4)
+        assert len(rewards) == 4 and list(infos["action"]) == ["search"] * 4
+        assert infos["reward_terms"]["format"].shape == (4,)
+    observations, rewards, terminated, truncated, infos = vec.step(["<answer>A</answer>"] * 4)
+    assert terminated.all()
     vec.close()
+    assert kinds <= {dict, type(None)}
 
 
 def test_render_ansi_returns_conversation(starter_searcher):
