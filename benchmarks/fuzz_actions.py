@@ -1,0 +1,85 @@
+"""Fuzz the action parser and env.step with random and mutated turns; prints the failure count
+(must be 0). Not a timed test.
+
+    python benchmarks/fuzz_actions.py [--n 100000] [--seed 0] [--out runs/fuzz_actions.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+import traceback
+from pathlib import Path
+
+from medr3_env import MedR3Env
+
+TAGS = ["<search>", "</search>", "<read>", "</read>", "<answer>", "</answer>", "<think>", "</think>",
+        "<information>", "</information>", "<error>", "<document>", "<b>", "< search >", "</ answer>", "<", ">"]
+WORDS = ["insulin", "A", "B", "yes", "no", "card-001", "infx-010", " ", "\n", "\x00", "🩺", "title:x", "*", "a~2",
+         "[a TO z]", "ﷺ", "\u202e", "\ud7ff", "é"]
+
+
+def random_action(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.45:
+        return "".join(rng.choice(TAGS + WORDS) for _ in range(rng.randint(0, 40)))
+    if roll < 0.7:
+        base = rng.choice(["<search>insulin dose</search>", "<read>card-001</read>", "<answer>A</answer>",
+                           "<think>x</think><answer>no</answer>"])
+        chars = list(base)
+        for _ in range(rng.randint(1, 6)):  # mutate: delete, duplicate or insert
+            i = rng.randrange(len(chars) + 1)
+            op = rng.random()
+            if op < 0.33 and chars:
+                del chars[min(i, len(chars) - 1)]
+            elif op < 0.66:
+                chars.insert(i, rng.choice(TAGS + WORDS))
+            else:
+                chars.insert(i, chr(rng.randint(0, 0x2FFFF)) if rng.random() < 0.5 else rng.choice("<>/"))
+        return "".join(c for c in chars if not 0xD800 <= ord(c[0]) <= 0xDFFF)
+    if roll < 0.8:
+        return rng.choice(["<search>", "x", "<answer>A</answer>", "🩺"]) * rng.randint(1, 20_000)
+    return "".join(chr(rng.randint(1, 0xFFFF)) for _ in range(rng.randint(0, 200))).encode("utf-8", "ignore").decode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/fuzz_actions.json"))
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    env = MedR3Env(max_turns=6)
+    failures: list[str] = []
+    steps = 0
+    started = time.perf_counter()
+    env.reset(seed=args.seed)
+    for _ in range(args.n):
+        action = random_action(rng)
+        before = env._turns[-1].index if env._turns else 0
+        try:
+            obs, reward, terminated, truncated, info = env.step(action)
+            steps += 1
+            if not (isinstance(obs, str) and math.isfinite(reward) and info["turn"] == before + 1):
+                failures.append(f"bad step result for {action[:80]!r}")
+            if terminated or truncated:
+                env.reset(seed=rng.randint(0, 10**6))
+        except Exception:  # every exception is a failure to report
+            failures.append(f"{action[:80]!r}: {traceback.format_exc(limit=2)}")
+            env.reset(seed=rng.randint(0, 10**6))
+    elapsed = time.perf_counter() - started
+    result = {"actions": args.n, "steps": steps, "failures": len(failures), "seconds": round(elapsed, 1),
+              "steps_per_second": round(steps / elapsed, 1), "examples": failures[:10]}
+    print(f"fuzzed {args.n} actions in {elapsed:.1f}s ({steps / elapsed:,.0f} steps/s): {len(failures)} failures")
+    for failure in failures[:10]:
+        print(failure)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    raise SystemExit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
