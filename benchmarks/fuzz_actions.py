@@ -16,10 +16,46 @@ from pathlib import Path
 
 from medr3_env import MedR3Env
 
-TAGS = ["<search>", "</search>", "<read>", "</read>", "<answer>", "</answer>", "<think>", "</think>",
-        "<information>", "</information>", "<error>", "<document>", "<b>", "< search >", "</ answer>", "<", ">"]
-WORDS = ["insulin", "A", "B", "yes", "no", "card-001", "infx-010", " ", "\n", "\x00", "🩺", "title:x", "*", "a~2",
-         "[a TO z]", "ﷺ", "\u202e", "\ud7ff", "é"]
+TAGS = [
+    "<search>",
+    "</search>",
+    "<read>",
+    "</read>",
+    "<answer>",
+    "</answer>",
+    "<think>",
+    "</think>",
+    "<information>",
+    "</information>",
+    "<error>",
+    "<document>",
+    "<b>",
+    "< search >",
+    "</ answer>",
+    "<",
+    ">",
+]
+WORDS = [
+    "insulin",
+    "A",
+    "B",
+    "yes",
+    "no",
+    "card-001",
+    "infx-010",
+    " ",
+    "\n",
+    "\x00",
+    "🩺",
+    "title:x",
+    "*",
+    "a~2",
+    "[a TO z]",
+    "ﷺ",
+    "\u202e",
+    "\ud7ff",
+    "é",
+]
 
 
 def random_action(rng: random.Random) -> str:
@@ -27,8 +63,14 @@ def random_action(rng: random.Random) -> str:
     if roll < 0.45:
         return "".join(rng.choice(TAGS + WORDS) for _ in range(rng.randint(0, 40)))
     if roll < 0.7:
-        base = rng.choice(["<search>insulin dose</search>", "<read>card-001</read>", "<answer>A</answer>",
-                           "<think>x</think><answer>no</answer>"])
+        base = rng.choice(
+            [
+                "<search>insulin dose</search>",
+                "<read>card-001</read>",
+                "<answer>A</answer>",
+                "<think>x</think><answer>no</answer>",
+            ]
+        )
         chars = list(base)
         for _ in range(rng.randint(1, 6)):  # mutate: delete, duplicate or insert
             i = rng.randrange(len(chars) + 1)
@@ -38,11 +80,17 @@ def random_action(rng: random.Random) -> str:
             elif op < 0.66:
                 chars.insert(i, rng.choice(TAGS + WORDS))
             else:
-                chars.insert(i, chr(rng.randint(0, 0x2FFFF)) if rng.random() < 0.5 else rng.choice("<>/"))
+                chars.insert(
+                    i, chr(rng.randint(0, 0x2FFFF)) if rng.random() < 0.5 else rng.choice("<>/")
+                )
         return "".join(c for c in chars if not 0xD800 <= ord(c[0]) <= 0xDFFF)
     if roll < 0.8:
         return rng.choice(["<search>", "x", "<answer>A</answer>", "🩺"]) * rng.randint(1, 20_000)
-    return "".join(chr(rng.randint(1, 0xFFFF)) for _ in range(rng.randint(0, 200))).encode("utf-8", "ignore").decode()
+    return (
+        "".join(chr(rng.randint(1, 0xFFFF)) for _ in range(rng.randint(0, 200)))
+        .encode("utf-8", "ignore")
+        .decode()
+    )
 
 
 def main() -> None:
@@ -71,9 +119,17 @@ def main() -> None:
             failures.append(f"{action[:80]!r}: {traceback.format_exc(limit=2)}")
             env.reset(seed=rng.randint(0, 10**6))
     elapsed = time.perf_counter() - started
-    result = {"actions": args.n, "steps": steps, "failures": len(failures), "seconds": round(elapsed, 1),
-              "steps_per_second": round(steps / elapsed, 1), "examples": failures[:10]}
-    print(f"fuzzed {args.n} actions in {elapsed:.1f}s ({steps / elapsed:,.0f} steps/s): {len(failures)} failures")
+    result = {
+        "actions": args.n,
+        "steps": steps,
+        "failures": len(failures),
+        "seconds": round(elapsed, 1),
+        "steps_per_second": round(steps / elapsed, 1),
+        "examples": failures[:10],
+    }
+    print(
+        f"fuzzed {args.n} actions in {elapsed:.1f}s ({steps / elapsed:,.0f} steps/s): {len(failures)} failures"
+    )
     for failure in failures[:10]:
         print(failure)
     args.out.parent.mkdir(parents=True, exist_ok=True)

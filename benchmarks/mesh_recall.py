@@ -13,9 +13,12 @@ import statistics
 from pathlib import Path
 
 from medr3_env.corpora import load_corpus
+
 from medr3_env.entities import load_extractor, normalise_entity
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa" / "ori_pqal.json"
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa" / "ori_pqal.json"
+)
 
 
 def _variants(heading: str) -> set[str]:
@@ -39,7 +42,9 @@ def main() -> None:
     extractor = load_extractor(args.extractor)
     documents = list(load_corpus(f"pubmedqa:{args.data}"))
     per_doc, found_total, heading_total = [], 0, 0
-    for doc, sentences in zip(documents, extractor.extract_sentences(d.content for d in documents)):
+    for doc, sentences in zip(
+        documents, extractor.extract_sentences(d.content for d in documents), strict=True
+    ):
         entities = {e for sentence in sentences for e in sentence}
         headings = [h for h in doc.annotations if h.strip()]
         found = sum(bool(_variants(h) & entities) for h in headings)

@@ -15,14 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from medr3_env.corpora import load_corpus, load_questions
 from rich.console import Console
 from rich.table import Table
 
-from medr3_env.corpora import load_corpus, load_questions
 from medr3_env.search import BACKENDS, build_searcher
 from medr3_env.search.query import query_terms
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa" / "ori_pqal.json"
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa" / "ori_pqal.json"
+)
 
 
 def evaluate(searcher, questions, make_query) -> dict[str, float]:
@@ -49,7 +51,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/retrieval_quality.json"))
     args = parser.parse_args()
     if not args.data.exists():
-        raise SystemExit(f"PubMedQA file not found: {args.data} (pass --data PATH to ori_pqal.json)")
+        raise SystemExit(
+            f"PubMedQA file not found: {args.data} (pass --data PATH to ori_pqal.json)"
+        )
     spec = f"pubmedqa:{args.data}"
     questions = load_questions(spec)
     corpus = load_corpus(spec)
@@ -59,17 +63,32 @@ def main() -> None:
         for backend in BACKENDS:
             searcher = build_searcher(corpus, backend=backend, cache_dir=cache)
             for style, make_query in (("question", lambda q: q), ("short-8", short)):
-                row = {"backend": backend, "query": style, "n": len(questions), **evaluate(searcher, questions, make_query)}
+                row = {
+                    "backend": backend,
+                    "query": style,
+                    "n": len(questions),
+                    **evaluate(searcher, questions, make_query),
+                }
                 results.append(row)
     table = Table(title=f"PubMedQA self-retrieval over {len(questions)} abstracts")
     for column in ("backend", "query", "recall@1", "recall@5", "recall@10", "mrr@10", "ms/query"):
         table.add_column(column, justify="right")
     for r in results:
-        table.add_row(r["backend"], r["query"], *(f"{r[k]:.3f}" for k in ("recall@1", "recall@5", "recall@10", "mrr@10")), f"{r['ms_per_query']:.1f}")
+        table.add_row(
+            r["backend"],
+            r["query"],
+            *(f"{r[k]:.3f}" for k in ("recall@1", "recall@5", "recall@10", "mrr@10")),
+            f"{r['ms_per_query']:.1f}",
+        )
     Console().print(table)
     for backend in BACKENDS:
-        full, short_row = (next(r for r in results if r["backend"] == backend and r["query"] == s) for s in ("question", "short-8"))
-        Console().print(f"{backend}: Recall@1 change from full question to 8-word query: {short_row['recall@1'] - full['recall@1']:+.3f}")
+        full, short_row = (
+            next(r for r in results if r["backend"] == backend and r["query"] == s)
+            for s in ("question", "short-8")
+        )
+        Console().print(
+            f"{backend}: Recall@1 change from full question to 8-word query: {short_row['recall@1'] - full['recall@1']:+.3f}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"data": str(args.data), "results": results}, indent=2))
     print(f"wrote {args.out}")

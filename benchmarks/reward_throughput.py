@@ -11,12 +11,12 @@ import json
 import time
 from pathlib import Path
 
+from medr3_env.rewards import EpisodeContext, registered_rewards
 from rich.console import Console
 from rich.table import Table
 
 from medr3_env import MedR3Env
 from medr3_env.baseline import ScriptedPolicy
-from medr3_env.rewards import EpisodeContext, registered_rewards
 
 
 def collect_contexts(env: MedR3Env) -> tuple[list[EpisodeContext], list[EpisodeContext]]:
@@ -68,20 +68,45 @@ def main() -> None:
         calls = args.repeat * len(contexts)
         per_step_us = 1e6 * elapsed / (args.repeat * len(steps))
         total_us += per_step_us
-        rows.append({"term": name, "when": term.when, "evaluations": calls,
-                     "evals_per_second": calls / elapsed, "us_per_eval": 1e6 * elapsed / calls,
-                     "us_per_env_step": per_step_us})
-    table = Table(title=f"Reward terms on {len(finals)} baseline episodes ({len(steps)} steps), one core")
+        rows.append(
+            {
+                "term": name,
+                "when": term.when,
+                "evaluations": calls,
+                "evals_per_second": calls / elapsed,
+                "us_per_eval": 1e6 * elapsed / calls,
+                "us_per_env_step": per_step_us,
+            }
+        )
+    table = Table(
+        title=f"Reward terms on {len(finals)} baseline episodes ({len(steps)} steps), one core"
+    )
     for column in ("term", "when", "evals/s", "µs/eval", "µs per env step"):
         table.add_column(column, justify="right")
     for r in rows:
-        table.add_row(r["term"], r["when"], f"{r['evals_per_second']:,.0f}", f"{r['us_per_eval']:.1f}", f"{r['us_per_env_step']:.1f}")
+        table.add_row(
+            r["term"],
+            r["when"],
+            f"{r['evals_per_second']:,.0f}",
+            f"{r['us_per_eval']:.1f}",
+            f"{r['us_per_env_step']:.1f}",
+        )
     table.add_row("all", "", "", "", f"{total_us:.1f}", end_section=True)
     Console().print(table)
     verdict = "met" if total_us <= 200 else "NOT met"
     print(f"target: all built-in terms <= 200 µs per step: {total_us:.1f} µs ({verdict})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"episodes": len(finals), "steps": len(steps), "terms": rows, "all_us_per_step": total_us}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "episodes": len(finals),
+                "steps": len(steps),
+                "terms": rows,
+                "all_us_per_step": total_us,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

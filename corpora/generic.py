@@ -17,7 +17,9 @@ from medr3_env.corpora.jsonl import OnError, SkipCounter, file_chunks, read_json
 from medr3_env.corpora.records import Corpus, Document, QAItem, QuestionSet
 
 
-def _document(record: dict[str, Any], id_field: str, title_field: str, text_field: str, path: Path, line: int) -> Document:
+def _document(
+    record: dict[str, Any], id_field: str, title_field: str, text_field: str, path: Path, line: int
+) -> Document:
     doc_id, text = record.get(id_field), record.get(text_field)
     if doc_id in (None, ""):
         raise CorpusFormatError("missing", path=path, line=line, field=id_field)
@@ -60,11 +62,15 @@ def load_table_corpus(
                     continue
                 raise
             if doc.id in seen:
-                raise CorpusFormatError(f"duplicate document id {doc.id!r}", path=path, line=line, field=id_field)
+                raise CorpusFormatError(
+                    f"duplicate document id {doc.id!r}", path=path, line=line, field=id_field
+                )
             seen.add(doc.id)
             yield doc
 
-    return Corpus(f"{path.suffix.lstrip('.')}:{path}", documents, fingerprint_source=lambda: file_chunks(path))
+    return Corpus(
+        f"{path.suffix.lstrip('.')}:{path}", documents, fingerprint_source=lambda: file_chunks(path)
+    )
 
 
 def load_jsonl_questions(
@@ -88,7 +94,13 @@ def load_jsonl_questions(
         try:
             options = r.get(options_field) or None
             answer = str(r.get(answer_field, "")).strip()
-            kind = answer_type or ("mcq" if options else "yesno" if answer.lower() in ("yes", "no", "maybe") else "free")
+            kind = answer_type or (
+                "mcq"
+                if options
+                else "yesno"
+                if answer.lower() in ("yes", "no", "maybe")
+                else "free"
+            )
             evidence = r.get(evidence_field) or ()
             items.append(
                 QAItem(
@@ -122,7 +134,9 @@ def _require_datasets(name: str):
     return datasets
 
 
-def load_hf_corpus(name: str, *, subset: str | None = None, split: str = "train", **_: Any) -> Corpus:
+def load_hf_corpus(
+    name: str, *, subset: str | None = None, split: str = "train", **_: Any
+) -> Corpus:
     """A MedRAG-schema corpus from the Hugging Face hub (e.g. ``hf:MedRAG/textbooks``)."""
     datasets = _require_datasets(name)
 
@@ -130,8 +144,18 @@ def load_hf_corpus(name: str, *, subset: str | None = None, split: str = "train"
         try:
             rows = datasets.load_dataset(name, subset, split=split, streaming=True)
         except Exception as exc:  # network or hub errors
-            raise SpecError(f"could not load hf:{name} ({exc}); offline, use a local file spec instead") from exc
+            raise SpecError(
+                f"could not load hf:{name} ({exc}); offline, use a local file spec instead"
+            ) from exc
         for row in rows:
-            yield Document(id=str(row["id"]), title=str(row.get("title") or ""), content=str(row.get("content") or row["contents"]))
+            yield Document(
+                id=str(row["id"]),
+                title=str(row.get("title") or ""),
+                content=str(row.get("content") or row["contents"]),
+            )
 
-    return Corpus(f"hf:{name}", documents, fingerprint_source=lambda: iter([f"hf:{name}:{subset}:{split}".encode()]))
+    return Corpus(
+        f"hf:{name}",
+        documents,
+        fingerprint_source=lambda: iter([f"hf:{name}:{subset}:{split}".encode()]),
+    )

@@ -13,7 +13,9 @@ from medr3_env.corpora.records import QAItem, QuestionSet
 MIRAGE_SUBSETS = ("medqa", "medmcqa", "pubmedqa", "mmlu", "bioasq")
 
 
-def _mcq(item_id: str, question: Any, options: Any, answer: Any, *, source: str, evidence=(), split=None) -> QAItem:
+def _mcq(
+    item_id: str, question: Any, options: Any, answer: Any, *, source: str, evidence=(), split=None
+) -> QAItem:
     if not isinstance(question, str) or not question.strip():
         raise CorpusFormatError("missing question", field="question")
     if not isinstance(options, dict) or len(options) < 2:
@@ -22,8 +24,14 @@ def _mcq(item_id: str, question: Any, options: Any, answer: Any, *, source: str,
     if answer not in options:
         raise CorpusFormatError(f"answer {answer!r} is not an option letter", field="answer")
     return QAItem(
-        id=item_id, question=question.strip(), answer_type="mcq", options=options, answer=answer,
-        evidence_ids=tuple(evidence), split=split, source=source,
+        id=item_id,
+        question=question.strip(),
+        answer_type="mcq",
+        options=options,
+        answer=answer,
+        evidence_ids=tuple(evidence),
+        split=split,
+        source=source,
     )
 
 
@@ -35,7 +43,9 @@ def _collect(path: Path, rows, build, on_error: OnError, name: str) -> QuestionS
             items.append(build(line, record))
         except (CorpusFormatError, ValueError) as exc:
             field = getattr(exc, "field", None)
-            error = CorpusFormatError(str(getattr(exc, "args", [exc])[0]), path=path, line=line, field=field)
+            error = CorpusFormatError(
+                str(getattr(exc, "args", [exc])[0]), path=path, line=line, field=field
+            )
             if on_error == "skip":
                 counter.record(error)
                 continue
@@ -43,17 +53,33 @@ def _collect(path: Path, rows, build, on_error: OnError, name: str) -> QuestionS
     return QuestionSet(name, items)
 
 
-def load_medqa(path: str | Path, *, on_error: OnError = "raise", subset: str | None = None) -> QuestionSet:
+def load_medqa(
+    path: str | Path, *, on_error: OnError = "raise", subset: str | None = None
+) -> QuestionSet:
     """MedQA-USMLE JSONL: ``question``, ``options`` {letter: text}, ``answer_idx``."""
     path = Path(path).expanduser()
 
     def build(line: int, r: dict) -> QAItem:
-        return _mcq(f"medqa-{line}", r.get("question"), r.get("options"), r.get("answer_idx"), source="medqa")
+        return _mcq(
+            f"medqa-{line}",
+            r.get("question"),
+            r.get("options"),
+            r.get("answer_idx"),
+            source="medqa",
+        )
 
-    return _collect(path, read_jsonl(path, on_error=on_error, counter=SkipCounter()), build, on_error, f"medqa:{path}")
+    return _collect(
+        path,
+        read_jsonl(path, on_error=on_error, counter=SkipCounter()),
+        build,
+        on_error,
+        f"medqa:{path}",
+    )
 
 
-def load_medmcqa(path: str | Path, *, on_error: OnError = "raise", subset: str | None = None, cop_base: int = 1) -> QuestionSet:
+def load_medmcqa(
+    path: str | Path, *, on_error: OnError = "raise", subset: str | None = None, cop_base: int = 1
+) -> QuestionSet:
     """MedMCQA JSONL: ``opa``..``opd`` and ``cop`` (1-4 in the released files; ``cop_base=0`` for
     the 0-3 Hugging Face export)."""
     path = Path(path).expanduser()
@@ -61,20 +87,38 @@ def load_medmcqa(path: str | Path, *, on_error: OnError = "raise", subset: str |
     def build(line: int, r: dict) -> QAItem:
         cop = r.get("cop")
         if not isinstance(cop, int) or not cop_base <= cop <= cop_base + 3:
-            raise CorpusFormatError(f"cop must be {cop_base}..{cop_base + 3}, got {cop!r}", field="cop")
+            raise CorpusFormatError(
+                f"cop must be {cop_base}..{cop_base + 3}, got {cop!r}", field="cop"
+            )
         options = {letter: r.get(f"op{letter.lower()}") for letter in "ABCD"}
         if not all(isinstance(v, str) for v in options.values()):
             raise CorpusFormatError("opa..opd must be strings", field="options")
-        return _mcq(str(r.get("id") or f"medmcqa-{line}"), r.get("question"), options, "ABCD"[cop - cop_base], source="medmcqa")
+        return _mcq(
+            str(r.get("id") or f"medmcqa-{line}"),
+            r.get("question"),
+            options,
+            "ABCD"[cop - cop_base],
+            source="medmcqa",
+        )
 
-    return _collect(path, read_jsonl(path, on_error=on_error, counter=SkipCounter()), build, on_error, f"medmcqa:{path}")
+    return _collect(
+        path,
+        read_jsonl(path, on_error=on_error, counter=SkipCounter()),
+        build,
+        on_error,
+        f"medmcqa:{path}",
+    )
 
 
-def load_mirage(path: str | Path, *, subset: str | None = None, on_error: OnError = "raise") -> QuestionSet:
+def load_mirage(
+    path: str | Path, *, subset: str | None = None, on_error: OnError = "raise"
+) -> QuestionSet:
     """MIRAGE ``benchmark.json`` (``mirage:PATH#SUBSET``): {subset: {id: {question, options, answer[, PMID]}}}."""
     path = Path(path).expanduser()
     if subset not in MIRAGE_SUBSETS:
-        raise ValueError(f"mirage spec needs a subset: mirage:{path}#SUBSET with SUBSET one of {MIRAGE_SUBSETS}")
+        raise ValueError(
+            f"mirage spec needs a subset: mirage:{path}#SUBSET with SUBSET one of {MIRAGE_SUBSETS}"
+        )
     data = json.loads(path.read_text(encoding="utf-8"))
     if subset not in data:
         raise ValueError(f"{path} has no subset {subset!r}; it has {sorted(data)}")
@@ -82,30 +126,50 @@ def load_mirage(path: str | Path, *, subset: str | None = None, on_error: OnErro
     def build(_: int, pair: tuple[str, dict]) -> QAItem:
         item_id, r = pair
         pmids = r.get("PMID") or []
-        return _mcq(f"{subset}-{item_id}", r.get("question"), r.get("options"), r.get("answer"),
-                    source=f"mirage/{subset}", evidence=[str(p) for p in pmids])
+        return _mcq(
+            f"{subset}-{item_id}",
+            r.get("question"),
+            r.get("options"),
+            r.get("answer"),
+            source=f"mirage/{subset}",
+            evidence=[str(p) for p in pmids],
+        )
 
     rows = ((n, pair) for n, pair in enumerate(data[subset].items(), start=1))
     return _collect(path, rows, build, on_error, f"mirage:{path}#{subset}")
 
 
-def load_bioasq(path: str | Path, *, on_error: OnError = "raise", subset: str | None = None) -> QuestionSet:
+def load_bioasq(
+    path: str | Path, *, on_error: OnError = "raise", subset: str | None = None
+) -> QuestionSet:
     """BioASQ JSON (``{"questions": [...]}``): the yes/no questions, with PMIDs of their documents
     as gold evidence."""
     path = Path(path).expanduser()
     data = json.loads(path.read_text(encoding="utf-8"))
     questions = data.get("questions") if isinstance(data, dict) else None
     if not isinstance(questions, list):
-        raise CorpusFormatError("expected {\"questions\": [...]}", path=path)
+        raise CorpusFormatError('expected {"questions": [...]}', path=path)
 
     def build(n: int, q: dict) -> QAItem | None:
         answer = q.get("exact_answer")
         answer = answer[0] if isinstance(answer, list) and answer else answer
         if not isinstance(answer, str) or answer.lower().strip() not in ("yes", "no"):
-            raise CorpusFormatError(f"exact_answer must be yes or no, got {answer!r}", field="exact_answer")
+            raise CorpusFormatError(
+                f"exact_answer must be yes or no, got {answer!r}", field="exact_answer"
+            )
         pmids = [str(d).rstrip("/").rsplit("/", 1)[-1] for d in q.get("documents", [])]
-        return QAItem(id=str(q.get("id") or f"bioasq-{n}"), question=str(q.get("body", "")), answer_type="yesno",
-                      answer=answer.lower().strip(), evidence_ids=tuple(pmids), source="bioasq")
+        return QAItem(
+            id=str(q.get("id") or f"bioasq-{n}"),
+            question=str(q.get("body", "")),
+            answer_type="yesno",
+            answer=answer.lower().strip(),
+            evidence_ids=tuple(pmids),
+            source="bioasq",
+        )
 
-    rows = [(n, q) for n, q in enumerate(questions, start=1) if isinstance(q, dict) and q.get("type") == "yesno"]
+    rows = [
+        (n, q)
+        for n, q in enumerate(questions, start=1)
+        if isinstance(q, dict) and q.get("type") == "yesno"
+    ]
     return _collect(path, rows, build, on_error, f"bioasq:{path}")

@@ -51,12 +51,16 @@ def iter_medrag(
             raise
         if doc_id in seen:
             # Duplicate ids would make read/search ambiguous: always an error, never skipped.
-            raise CorpusFormatError(f"duplicate document id {doc_id!r}", path=path, line=line, field="id")
+            raise CorpusFormatError(
+                f"duplicate document id {doc_id!r}", path=path, line=line, field="id"
+            )
         seen.add(doc_id)
         yield Document(id=doc_id, title=title, content=content, annotations=tuple(annotations))
 
 
-def load_medrag(path: str | Path, *, on_error: OnError = "raise", name: str | None = None) -> Corpus:
+def load_medrag(
+    path: str | Path, *, on_error: OnError = "raise", name: str | None = None
+) -> Corpus:
     """A streaming :class:`Corpus` over a MedRAG chunk JSONL file (or a folder of them)."""
     path = Path(path).expanduser()
     if not path.exists():

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from medr3_env.corpora.errors import CorpusFormatError
 from medr3_env.corpora.jsonl import OnError, SkipCounter, read_jsonl
 from medr3_env.corpora.records import QAItem, QuestionSet
+from pydantic import ValidationError
 
 
 def load_native_questions(
@@ -27,7 +26,10 @@ def load_native_questions(
         except ValidationError as exc:
             first = exc.errors()[0]
             error = CorpusFormatError(
-                first["msg"], path=path, line=line, field=".".join(str(p) for p in first["loc"]) or None
+                first["msg"],
+                path=path,
+                line=line,
+                field=".".join(str(p) for p in first["loc"]) or None,
             )
             if on_error == "skip":
                 counter.record(error)

@@ -22,7 +22,9 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise CorpusFormatError(f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path) from None
+        raise CorpusFormatError(
+            f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path
+        ) from None
     except json.JSONDecodeError as exc:
         raise CorpusFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
     if not isinstance(data, dict):
@@ -34,12 +36,20 @@ def _contexts(pmid: str, record: Any, path: Path) -> list[str]:
     if not isinstance(record, dict):
         raise CorpusFormatError("expected an object", path=path, field=pmid)
     contexts = record.get("CONTEXTS")
-    if not isinstance(contexts, list) or not contexts or not all(isinstance(c, str) for c in contexts):
-        raise CorpusFormatError("CONTEXTS must be a non-empty list of strings", path=path, field=f"{pmid}.CONTEXTS")
+    if (
+        not isinstance(contexts, list)
+        or not contexts
+        or not all(isinstance(c, str) for c in contexts)
+    ):
+        raise CorpusFormatError(
+            "CONTEXTS must be a non-empty list of strings", path=path, field=f"{pmid}.CONTEXTS"
+        )
     return contexts
 
 
-def load_pubmedqa_corpus(path: str | Path, *, on_error: OnError = "raise", subset: str | None = None) -> Corpus:
+def load_pubmedqa_corpus(
+    path: str | Path, *, on_error: OnError = "raise", subset: str | None = None
+) -> Corpus:
     """The abstracts of a PubMedQA file as a corpus."""
     path = Path(path).expanduser()
 
@@ -64,7 +74,9 @@ def load_pubmedqa_corpus(path: str | Path, *, on_error: OnError = "raise", subse
     return Corpus(f"pubmedqa:{path}", documents, fingerprint_source=lambda: file_chunks(path))
 
 
-def load_pubmedqa_questions(path: str | Path, *, on_error: OnError = "raise", subset: str | None = None) -> QuestionSet:
+def load_pubmedqa_questions(
+    path: str | Path, *, on_error: OnError = "raise", subset: str | None = None
+) -> QuestionSet:
     """PubMedQA questions (answer_type ``yesno``) with the abstracts as their corpus."""
     path = Path(path).expanduser()
     truth = path.with_name("test_ground_truth.json")
@@ -78,7 +90,11 @@ def load_pubmedqa_questions(path: str | Path, *, on_error: OnError = "raise", su
             if not isinstance(question, str) or not question.strip():
                 raise CorpusFormatError("missing", path=path, field=f"{pmid}.QUESTION")
             if decision not in ("yes", "no", "maybe"):
-                raise CorpusFormatError(f"expected yes/no/maybe, got {decision!r}", path=path, field=f"{pmid}.final_decision")
+                raise CorpusFormatError(
+                    f"expected yes/no/maybe, got {decision!r}",
+                    path=path,
+                    field=f"{pmid}.final_decision",
+                )
         except CorpusFormatError as error:
             if on_error == "skip":
                 counter.record(error)

@@ -29,7 +29,12 @@ class Document(BaseModel):
         return f"{self.title}. {self.content}" if self.title else self.content
 
     def to_medrag(self) -> dict[str, str]:
-        return {"id": self.id, "title": self.title, "content": self.content, "contents": self.contents}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "content": self.content,
+            "contents": self.contents,
+        }
 
 
 class QAItem(BaseModel):

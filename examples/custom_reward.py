@@ -1,15 +1,15 @@
 """Register a custom reward term and watch it in the per-term breakdown. Trains nothing.
 
-    python examples/custom_reward.py
+python examples/custom_reward.py
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
+from medr3_env.rewards import EpisodeContext, register_reward
 
 import medr3_env  # noqa: F401  (registers the environments)
 from medr3_env.baseline import ScriptedPolicy
-from medr3_env.rewards import EpisodeContext, register_reward
 
 
 @register_reward("search_efficiency", range=(0.0, 1.0))
@@ -34,7 +34,9 @@ def main(episodes: int = 5) -> None:
         info = {**info, "turn": 0}
         done = False
         while not done:
-            observation, reward, terminated, truncated, step_info = env.step(policy(observation, info))
+            observation, reward, terminated, truncated, step_info = env.step(
+                policy(observation, info)
+            )
             info = {**step_info, **{k: info[k] for k in ("question", "options", "answer_type")}}
             done = terminated or truncated
         terms = ", ".join(f"{name}={value:.2f}" for name, value in info["reward_terms"].items())

@@ -73,7 +73,9 @@ def parse_action(text: str) -> ParsedAction:
                 reasoning_before,
             )
         if name == THINK_TAG:
-            return _invalid("unclosed_tag", "Every <think> needs a matching </think>.", reasoning_before)
+            return _invalid(
+                "unclosed_tag", "Every <think> needs a matching </think>.", reasoning_before
+            )
         if name not in ACTION_TAGS:
             return _invalid(
                 "unknown_tag",
@@ -97,20 +99,28 @@ def parse_action(text: str) -> ParsedAction:
             reasoning_before,
         )
     if not opens:
-        return _invalid("stray_closing_tag", "Found a closing tag without its opening tag.", reasoning_before)
+        return _invalid(
+            "stray_closing_tag", "Found a closing tag without its opening tag.", reasoning_before
+        )
     opening = opens[0]
     name = opening.group(2).lower()
     if len(closes) != 1 or closes[0].group(2).lower() != name or closes[0].start() < opening.end():
-        return _invalid("unclosed_tag", f"<{name}> must be closed with </{name}>.", reasoning_before)
+        return _invalid(
+            "unclosed_tag", f"<{name}> must be closed with </{name}>.", reasoning_before
+        )
 
     argument = rest[opening.end() : closes[0].start()].strip()
-    reasoning = "\n".join(part for part in (reasoning_before, rest[: opening.start()].strip()) if part)
+    reasoning = "\n".join(
+        part for part in (reasoning_before, rest[: opening.start()].strip()) if part
+    )
     if not argument:
         what = {"search": "query", "read": "document id", "answer": "answer"}[name]
         return _invalid("empty_argument", f"The {what} inside <{name}> is empty.", reasoning)
     if len(argument) > MAX_ARGUMENT_CHARS:
         return _invalid(
-            "argument_too_long", f"The text inside <{name}> exceeds {MAX_ARGUMENT_CHARS} characters.", reasoning
+            "argument_too_long",
+            f"The text inside <{name}> exceeds {MAX_ARGUMENT_CHARS} characters.",
+            reasoning,
         )
     trailing = bool(rest[closes[0].end() :].strip())
     return ParsedAction(kind=name, argument=argument, reasoning=reasoning, trailing_text=trailing)  # type: ignore[arg-type]

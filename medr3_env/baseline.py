@@ -20,7 +20,9 @@ Policy = Callable[[str, dict[str, Any]], str]
 
 _DOC_HEADER = re.compile(r"^Document (\S+) \| (.*)$", re.MULTILINE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_NEGATION = re.compile(r"\b(not|no|never|without|contraindicated|avoid|should not|does not|cannot)\b", re.I)
+_NEGATION = re.compile(
+    r"\b(not|no|never|without|contraindicated|avoid|should not|does not|cannot)\b", re.I
+)
 
 
 def _overlap(a: str, b: set[str]) -> int:
@@ -95,7 +97,9 @@ def run_episode(
                 action=step_info["action"],
                 error=step_info["error"],
                 query=step_info["query"],
-                retrieved=list(zip(step_info["retrieved_ids"], step_info["retrieved_scores"])),
+                retrieved=list(
+                    zip(step_info["retrieved_ids"], step_info["retrieved_scores"], strict=True)
+                ),
                 read_ids=step_info["read_ids"],
                 observation=feedback,
                 reward=reward,

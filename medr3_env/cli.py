@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -24,11 +23,13 @@ def _fail(message: str) -> None:
 
 @app.command()
 def demo(
-    episodes: int = typer.Option(0, "-n", "--episodes", help="Episodes to run (0: the whole split)."),
+    episodes: int = typer.Option(
+        0, "-n", "--episodes", help="Episodes to run (0: the whole split)."
+    ),
     split: str = typer.Option("test", help="Question split: train, dev, test or all."),
     stage: str = typer.Option("joint", help="Training stage: reasoning, retrieval or joint."),
     dataset: str = typer.Option("starter", help="Question-set spec."),
-    corpus: Optional[str] = typer.Option(None, help="Corpus spec (default: the dataset's own)."),
+    corpus: str | None = typer.Option(None, help="Corpus spec (default: the dataset's own)."),
     backend: str = typer.Option("whoosh", help="Search backend."),
     out: Path = typer.Option(Path("runs/demo-trajectories.jsonl"), help="Trajectory JSONL output."),
     seed: int = typer.Option(0, help="Seed for the episode order."),
@@ -40,7 +41,9 @@ def demo(
 
     try:
         with console.status("loading questions and building the index (first run only)…"):
-            env = MedR3Env(stage=stage, dataset=dataset, split=split, corpus=corpus, backend=backend)
+            env = MedR3Env(
+                stage=stage, dataset=dataset, split=split, corpus=corpus, backend=backend
+            )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         _fail(str(exc))
     items = env.questions.items[: episodes or None]
@@ -86,9 +89,9 @@ def demo(
 def search(
     query: str = typer.Argument(..., help="Free-text query."),
     k: int = typer.Option(5, "-k", min=1, max=50, help="Number of hits."),
-    corpus: Optional[str] = typer.Option(None, help="Corpus spec (default: starter)."),
+    corpus: str | None = typer.Option(None, help="Corpus spec (default: starter)."),
     backend: str = typer.Option("whoosh"),
-    index: Optional[Path] = typer.Option(None, help="A prebuilt index directory."),
+    index: Path | None = typer.Option(None, help="A prebuilt index directory."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON."),
 ) -> None:
     """Search a corpus from the command line."""
@@ -116,7 +119,7 @@ def search(
 @index_app.command("build")
 def index_build(
     corpus: str = typer.Option("starter", help="Corpus spec, e.g. medrag:/data/textbooks.jsonl."),
-    out: Optional[Path] = typer.Option(None, help="Index directory (default: the cache)."),
+    out: Path | None = typer.Option(None, help="Index directory (default: the cache)."),
     backend: str = typer.Option("whoosh"),
     entity_extractor: str = typer.Option("auto", help="auto, lexicon or spacy:MODEL."),
 ) -> None:
@@ -125,10 +128,14 @@ def index_build(
 
     try:
         if out is None:
-            searcher = build_searcher(corpus, backend=backend, entity_extractor=entity_extractor, progress=True)
+            searcher = build_searcher(
+                corpus, backend=backend, entity_extractor=entity_extractor, progress=True
+            )
             manifest = searcher.manifest
         else:
-            manifest = build_index(corpus, out, backend=backend, entity_extractor=entity_extractor, progress=True)
+            manifest = build_index(
+                corpus, out, backend=backend, entity_extractor=entity_extractor, progress=True
+            )
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     console.print(f"indexed {manifest.doc_count} documents in {manifest.build_seconds:.1f}s")

@@ -111,18 +111,26 @@ class EnvConfig(BaseModel):
         known = registered_rewards()
         unknown = sorted(set(value) - set(known))
         if unknown:
-            raise ValueError(
-                f"unknown reward term(s) {unknown}; registered terms: {sorted(known)}"
-            )
+            raise ValueError(f"unknown reward term(s) {unknown}; registered terms: {sorted(known)}")
         for name, weight in value.items():
-            if not isinstance(weight, (int, float)) or weight != weight or abs(weight) == float("inf"):
+            if (
+                not isinstance(weight, (int, float))
+                or weight != weight
+                or abs(weight) == float("inf")
+            ):
                 raise ValueError(f"reward weight for {name!r} must be a finite number")
         return {name: float(weight) for name, weight in value.items()}
 
     @model_validator(mode="after")
     def _fill_stage_defaults(self) -> EnvConfig:
         defaults = STAGE_DEFAULTS[self.stage]
-        for field in ("allowed_actions", "max_turns", "max_searches", "reward_weights", "min_reasoning_words"):
+        for field in (
+            "allowed_actions",
+            "max_turns",
+            "max_searches",
+            "reward_weights",
+            "min_reasoning_words",
+        ):
             if getattr(self, field) is None:
                 object.__setattr__(self, field, getattr(defaults, field))
         return self

@@ -44,7 +44,9 @@ class EntityExtractor(Protocol):
     def extract(self, text: str) -> set[str]:
         """The normalised entities mentioned in ``text``."""
 
-    def extract_sentences(self, texts: Iterable[str], batch_size: int = 64) -> Iterable[SentenceEntities]:
+    def extract_sentences(
+        self, texts: Iterable[str], batch_size: int = 64
+    ) -> Iterable[SentenceEntities]:
         """For each text, the entities of each of its sentences (batched with ``nlp.pipe``)."""
 
 
@@ -99,7 +101,9 @@ class LexiconExtractor:
         doc = self.nlp.make_doc(text)
         return {span.label_ for span in self._spans(doc)}
 
-    def extract_sentences(self, texts: Iterable[str], batch_size: int = 64) -> Iterable[SentenceEntities]:
+    def extract_sentences(
+        self, texts: Iterable[str], batch_size: int = 64
+    ) -> Iterable[SentenceEntities]:
         for doc in self.nlp.pipe(texts, batch_size=batch_size):
             yield _by_sentence(doc, [(span.start, span.label_) for span in self._spans(doc)])
 
@@ -118,7 +122,9 @@ class SpacyModelExtractor:
         if "parser" not in self.nlp.pipe_names and "senter" not in self.nlp.pipe_names:
             self.nlp.add_pipe("sentencizer")
         meta = self.nlp.meta
-        self.name = f"spacy:{meta.get('lang', 'en')}_{meta.get('name', model)}-{meta.get('version', '0')}"
+        self.name = (
+            f"spacy:{meta.get('lang', 'en')}_{meta.get('name', model)}-{meta.get('version', '0')}"
+        )
 
     def _entities(self, doc) -> list[tuple[int, str]]:
         long_forms = {}
@@ -135,7 +141,9 @@ class SpacyModelExtractor:
     def extract(self, text: str) -> set[str]:
         return {entity for _, entity in self._entities(self.nlp(text))}
 
-    def extract_sentences(self, texts: Iterable[str], batch_size: int = 64) -> Iterable[SentenceEntities]:
+    def extract_sentences(
+        self, texts: Iterable[str], batch_size: int = 64
+    ) -> Iterable[SentenceEntities]:
         for doc in self.nlp.pipe(texts, batch_size=batch_size):
             yield _by_sentence(doc, self._entities(doc))
 

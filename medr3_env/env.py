@@ -108,7 +108,11 @@ class MedR3Env(gym.Env[str, str]):
         **overrides: Any,
     ) -> None:
         super().__init__()
-        base = config.model_dump(exclude_unset=True) if isinstance(config, EnvConfig) else dict(config or {})
+        base = (
+            config.model_dump(exclude_unset=True)
+            if isinstance(config, EnvConfig)
+            else dict(config or {})
+        )
         self.config = EnvConfig.model_validate({**base, **overrides})
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
@@ -116,9 +120,13 @@ class MedR3Env(gym.Env[str, str]):
 
         loaded = questions if questions is not None else load_questions(self.config.dataset)
         self.questions = loaded.split(self.config.split)
-        needs_index = self.config.search_enabled or self.config.reward_weights.get("evidence", 0.0) != 0.0
-        self.searcher = searcher if searcher is not None else (
-            shared_searcher(self.config, loaded) if needs_index else None
+        needs_index = (
+            self.config.search_enabled or self.config.reward_weights.get("evidence", 0.0) != 0.0
+        )
+        self.searcher = (
+            searcher
+            if searcher is not None
+            else (shared_searcher(self.config, loaded) if needs_index else None)
         )
         if self.searcher is not None and self.config.reward_weights.get("evidence", 0.0) != 0.0:
             extractor = load_extractor(self.config.entity_extractor).name
@@ -127,7 +135,9 @@ class MedR3Env(gym.Env[str, str]):
                     f"the index was built with entity extractor {self.searcher.entity_extractor!r} but "
                     f"this environment uses {extractor!r}; rebuild the index or set entity_extractor"
                 )
-        self.rewards = RewardComposer(self.config.reward_weights, on_error=self.config.on_reward_error)
+        self.rewards = RewardComposer(
+            self.config.reward_weights, on_error=self.config.on_reward_error
+        )
         self.system_prompt = system_prompt(
             self.config.allowed_actions,
             top_k=self.config.top_k,
@@ -223,7 +233,13 @@ class MedR3Env(gym.Env[str, str]):
         observation = "" if self._done else feedback
         if not self._done:
             self._messages.append({"role": "user", "content": feedback})
-        return observation, float(scored.total), terminated, truncated, self._info(turn, scored, context)
+        return (
+            observation,
+            float(scored.total),
+            terminated,
+            truncated,
+            self._info(turn, scored, context),
+        )
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
@@ -240,35 +256,65 @@ class MedR3Env(gym.Env[str, str]):
         parsed = parse_action(text)
         base = {"index": index, "text": text, "reasoning": parsed.reasoning}
         if not parsed.valid:
-            return Turn(kind="invalid", error_code=parsed.error_code, **base), render_error(parsed.error or "")
+            return Turn(kind="invalid", error_code=parsed.error_code, **base), render_error(
+                parsed.error or ""
+            )
         kind, argument = parsed.kind, parsed.argument
 
         def invalid(code: str, message: str) -> tuple[Turn, str]:
-            return Turn(kind="invalid", argument=argument, error_code=code, **base), render_error(message)
+            return Turn(kind="invalid", argument=argument, error_code=code, **base), render_error(
+                message
+            )
 
         if kind not in self.config.allowed_actions:
             allowed = ", ".join(f"<{a}>" for a in self.config.allowed_actions)
-            return invalid("not_allowed", f"<{kind}> is not available in the {self.config.stage} stage. Use {allowed}.")
+            return invalid(
+                "not_allowed",
+                f"<{kind}> is not available in the {self.config.stage} stage. Use {allowed}.",
+            )
         if kind == "search":
             searches = sum(1 for t in self._turns if t.kind == "search")
             if searches >= self.config.max_searches:
-                return invalid("search_budget", f"You have used all {self.config.max_searches} searches. Read a result or answer.")
+                return invalid(
+                    "search_budget",
+                    f"You have used all {self.config.max_searches} searches. Read a result or answer.",
+                )
             assert self.searcher is not None
             hits = tuple(self.searcher.search(argument, self.config.top_k))
-            turn = Turn(kind="search", argument=argument, hits=hits, trailing_text=parsed.trailing_text, **base)
+            turn = Turn(
+                kind="search",
+                argument=argument,
+                hits=hits,
+                trailing_text=parsed.trailing_text,
+                **base,
+            )
             return turn, render_search(argument, hits)
         if kind == "read":
             doc_id = argument.strip()
             assert self.searcher is not None
             document = self.searcher.get(doc_id)
             if document is None:
-                return invalid("unknown_doc", f"There is no document with id {doc_id[:80]!r}. Read an id from your search results.")
+                return invalid(
+                    "unknown_doc",
+                    f"There is no document with id {doc_id[:80]!r}. Read an id from your search results.",
+                )
             retrieved = {h.doc_id for t in self._turns for h in t.hits}
             if self.config.require_search_before_read and doc_id not in retrieved:
-                return invalid("read_before_search", f"Document {doc_id!r} was not in your search results. Search first, then read an id you were shown.")
-            turn = Turn(kind="read", argument=doc_id, read_id=doc_id, trailing_text=parsed.trailing_text, **base)
+                return invalid(
+                    "read_before_search",
+                    f"Document {doc_id!r} was not in your search results. Search first, then read an id you were shown.",
+                )
+            turn = Turn(
+                kind="read",
+                argument=doc_id,
+                read_id=doc_id,
+                trailing_text=parsed.trailing_text,
+                **base,
+            )
             return turn, render_document(document, self.config.max_doc_chars)
-        return Turn(kind="answer", argument=argument, trailing_text=parsed.trailing_text, **base), ""
+        return Turn(
+            kind="answer", argument=argument, trailing_text=parsed.trailing_text, **base
+        ), ""
 
     def _info(self, turn: Turn, scored: StepRewards, context: EpisodeContext) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -292,5 +338,7 @@ class MedR3Env(gym.Env[str, str]):
             info["reward_errors"] = dict(scored.errors)
         if self._done:
             info["final_answer"] = context.final_answer
-            info["correct"] = context.final_answer is not None and self._term_totals.get("answer", 0.0) >= 1.0
+            info["correct"] = (
+                context.final_answer is not None and self._term_totals.get("answer", 0.0) >= 1.0
+            )
         return info

@@ -20,7 +20,9 @@ _ACTION_HELP = {
 }
 
 
-def system_prompt(allowed_actions: Sequence[str], *, top_k: int, max_turns: int, max_searches: int) -> str:
+def system_prompt(
+    allowed_actions: Sequence[str], *, top_k: int, max_turns: int, max_searches: int
+) -> str:
     """Instructions with the action grammar for the allowed actions."""
     lines = [
         "You are a careful medical expert answering a question.",
@@ -40,7 +42,9 @@ def system_prompt(allowed_actions: Sequence[str], *, top_k: int, max_turns: int,
         "For multiple-choice questions answer with the option letter; for yes/no questions answer "
         "yes, no or maybe; otherwise answer with a short phrase."
     )
-    lines.append(f"You have at most {max_turns} turns. Never write <information> or <error> yourself.")
+    lines.append(
+        f"You have at most {max_turns} turns. Never write <information> or <error> yourself."
+    )
     return "\n".join(lines)
 
 

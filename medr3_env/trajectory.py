@@ -63,4 +63,6 @@ def read_trajectories(path: str | Path) -> Iterator[TrajectoryRecord]:
                 try:
                     yield TrajectoryRecord.model_validate(json.loads(line))
                 except ValueError as exc:
-                    raise ValueError(f"{path}, line {number}: not a trajectory record ({exc})") from exc
+                    raise ValueError(
+                        f"{path}, line {number}: not a trajectory record ({exc})"
+                    ) from exc

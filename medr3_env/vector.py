@@ -19,7 +19,9 @@ OPAQUE_INFO_KEYS = ("options", "messages")
 class MedR3VectorEnv(SyncVectorEnv):
     """Synchronous vector env over :class:`~medr3_env.env.MedR3Env` instances sharing one index."""
 
-    def _add_info(self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int) -> dict[str, Any]:
+    def _add_info(
+        self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int
+    ) -> dict[str, Any]:
         opaque = {key: env_info[key] for key in OPAQUE_INFO_KEYS if key in env_info}
         rest = {key: value for key, value in env_info.items() if key not in opaque}
         vector_infos = super()._add_info(vector_infos, rest, env_num)

@@ -46,7 +46,11 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
         letter = letters[prefix.group(1).upper()]
         rest = normalise_answer(answer[prefix.end() :])
         # "B vitamins" is not option B: a letter followed by text must be followed by B's text.
-        if not rest or _contains_phrase(rest, normalise_answer(options[letter])) or prefix.group(0).rstrip()[-1:] in ").]:.":
+        if (
+            not rest
+            or _contains_phrase(rest, normalise_answer(options[letter]))
+            or prefix.group(0).rstrip()[-1:] in ").]:."
+        ):
             picked.add(letter)
             remainder = answer[prefix.end() :]
     text = normalise_answer(remainder)
@@ -56,7 +60,9 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
             picked.update(exact)
         else:
             named = [
-                key for key, value in options.items() if _contains_phrase(text, normalise_answer(value))
+                key
+                for key, value in options.items()
+                if _contains_phrase(text, normalise_answer(value))
             ]
             # Drop options whose text is only part of a longer named option ("insulin" in "insulin glargine").
             named = [
@@ -64,7 +70,9 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
                 for key in named
                 if not any(
                     other != key
-                    and _contains_phrase(normalise_answer(options[other]), normalise_answer(options[key]))
+                    and _contains_phrase(
+                        normalise_answer(options[other]), normalise_answer(options[key])
+                    )
                     for other in named
                 )
             ]

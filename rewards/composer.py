@@ -51,7 +51,9 @@ class RewardComposer:
                 if value is not None:
                     value = float(value)
                     if not math.isfinite(value) or not term.low - 1e-9 <= value <= term.high + 1e-9:
-                        raise ValueError(f"returned {value!r}, outside its range [{term.low}, {term.high}]")
+                        raise ValueError(
+                            f"returned {value!r}, outside its range [{term.low}, {term.high}]"
+                        )
             except Exception as exc:
                 error = RewardTermError(term.name, ctx.item.id, f"{type(exc).__name__}: {exc}")
                 if self.on_error == "raise":

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 
-from medr3_env.entities import load_extractor
 from medr3_env.rewards.context import EpisodeContext
 from medr3_env.rewards.registry import register_reward
+
+from medr3_env.entities import load_extractor
 from medr3_env.search.base import IndexedDocument
 
 COPY_SPAN_WORDS = 12
@@ -52,7 +53,7 @@ def strip_copied_spans(text: str, sources: list[str], span: int = COPY_SPAN_WORD
                 copied[i] = True
     # Keep a line break where a span was removed so entities on both sides never merge.
     out: list[str] = []
-    for (raw, _), was_copied in zip(words, copied):
+    for (raw, _), was_copied in zip(words, copied, strict=True):
         if not was_copied:
             out.append(raw)
         elif not out or out[-1] != "\n":
@@ -94,7 +95,9 @@ def evidence_reward(ctx: EpisodeContext) -> float | None:
         return 0.0 if ctx.config.search_enabled else None
     extractor = load_extractor(ctx.config.entity_extractor)
     item = ctx.item
-    anchor_text = " \n".join([item.question, *(item.options or {}).values(), item.answer_text, *item.aliases])
+    anchor_text = " \n".join(
+        [item.question, *(item.options or {}).values(), item.answer_text, *item.aliases]
+    )
     anchors = extractor.extract(anchor_text)
     target = relevant_entities(documents, anchors)
 

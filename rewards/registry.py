@@ -90,7 +90,9 @@ def register_reward(
         raise RewardRegistrationError(f"reward term name must be an identifier, got {name!r}")
     low, high = range
     if not low < high:
-        raise RewardRegistrationError(f"reward term {name!r}: range must satisfy low < high, got {range}")
+        raise RewardRegistrationError(
+            f"reward term {name!r}: range must satisfy low < high, got {range}"
+        )
     if when not in ("terminal", "step"):
         raise RewardRegistrationError(f"reward term {name!r}: when must be 'terminal' or 'step'")
 

@@ -16,6 +16,7 @@ import re
 
 from medr3_env.rewards.context import EpisodeContext
 from medr3_env.rewards.registry import register_reward
+
 from medr3_env.search.query import query_terms
 
 _WORD = re.compile(r"[^\W_]+")
@@ -55,7 +56,8 @@ def retrieval_reward(ctx: EpisodeContext) -> float | None:
     if gold:
         if ctx.config.retrieval_metric == "ndcg":
             score = max(
-                ndcg_at_k(gold, [h.doc_id for h in hits], ctx.config.top_k) for hits in ctx.retrieved
+                ndcg_at_k(gold, [h.doc_id for h in hits], ctx.config.top_k)
+                for hits in ctx.retrieved
             )
         else:
             score = recall(gold, ctx.retrieved_ids)

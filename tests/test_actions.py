@@ -9,7 +9,11 @@ from medr3_env.actions import MAX_ACTION_CHARS, parse_action
     ("text", "kind", "argument"),
     [
         ("<search>digoxin toxicity</search>", "search", "digoxin toxicity"),
-        ("<think>need facts</think>\n<search> warfarin reversal </search>", "search", "warfarin reversal"),
+        (
+            "<think>need facts</think>\n<search> warfarin reversal </search>",
+            "search",
+            "warfarin reversal",
+        ),
         ("I should read it. <read>card-001</read>", "read", "card-001"),
         ("<think>so</think><answer>B</answer>", "answer", "B"),
         ("<ANSWER>yes</ANSWER>", "answer", "yes"),
@@ -30,7 +34,9 @@ def test_reasoning_is_collected_from_think_and_free_text():
 
 
 def test_lone_closing_think_counts_as_reasoning():
-    parsed = parse_action("the drug blocks vitamin K epoxide reductase</think><answer>warfarin</answer>")
+    parsed = parse_action(
+        "the drug blocks vitamin K epoxide reductase</think><answer>warfarin</answer>"
+    )
     assert parsed.kind == "answer"
     assert "vitamin K" in parsed.reasoning
 

@@ -43,9 +43,21 @@ def test_search_hostile_query_does_not_crash():
 
 def test_index_build_and_info(tmp_path):
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text(json.dumps({"id": "a", "title": "Aspirin", "content": "COX inhibitor", "contents": "Aspirin. COX inhibitor"}) + "\n")
+    corpus.write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "title": "Aspirin",
+                "content": "COX inhibitor",
+                "contents": "Aspirin. COX inhibitor",
+            }
+        )
+        + "\n"
+    )
     out = tmp_path / "ix"
-    result = runner.invoke(app, ["index", "build", "--corpus", f"medrag:{corpus}", "--out", str(out)])
+    result = runner.invoke(
+        app, ["index", "build", "--corpus", f"medrag:{corpus}", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "indexed 1 documents" in result.output
     info = runner.invoke(app, ["index", "info", str(out)])

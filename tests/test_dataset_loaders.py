@@ -4,7 +4,6 @@ written in each format, plus integration tests on ../shared data (skipped when a
 import json
 
 import pytest
-
 from medr3_env.corpora import CorpusFormatError, SpecError, load_corpus, load_questions
 
 PUBMEDQA = {
@@ -56,7 +55,9 @@ def test_pubmedqa_env_builds_over_its_own_abstracts(pubmedqa_file, tmp_path):
     env.reset(options={"item_id": "222"})
     env.step("<search>ferritin iron stores inflammation</search>")
     _, _, done, _, info = env.step("<answer>no</answer>")
-    assert done and info["reward_terms"]["answer"] == 1.0 and info["reward_terms"]["retrieval"] == 1.0
+    assert (
+        done and info["reward_terms"]["answer"] == 1.0 and info["reward_terms"]["retrieval"] == 1.0
+    )
 
 
 def test_pubmedqa_bad_record_names_the_field(tmp_path):
@@ -73,7 +74,12 @@ def _jsonl(path, rows):
 
 
 def test_medqa_jsonl(tmp_path):
-    row = {"question": "Most likely diagnosis?", "options": {"A": "x", "B": "y", "C": "z", "D": "w", "E": "v"}, "answer_idx": "E", "answer": "v"}
+    row = {
+        "question": "Most likely diagnosis?",
+        "options": {"A": "x", "B": "y", "C": "z", "D": "w", "E": "v"},
+        "answer_idx": "E",
+        "answer": "v",
+    }
     path = _jsonl(tmp_path / "medqa.jsonl", [row, {**row, "answer_idx": "F"}])
     with pytest.raises(CorpusFormatError, match="line 2.*answer"):
         load_questions(f"medqa:{path}")
@@ -82,16 +88,41 @@ def test_medqa_jsonl(tmp_path):
 
 
 def test_medmcqa_cop_is_one_based_by_default(tmp_path):
-    row = {"id": "abc", "question": "Which nerve?", "opa": "ulnar", "opb": "radial", "opc": "median", "opd": "axillary", "cop": 3}
+    row = {
+        "id": "abc",
+        "question": "Which nerve?",
+        "opa": "ulnar",
+        "opb": "radial",
+        "opc": "median",
+        "opd": "axillary",
+        "cop": 3,
+    }
     path = _jsonl(tmp_path / "dev.json", [row, {**row, "id": "bad", "cop": 7}])
     items = load_questions(f"medmcqa:{path}", on_error="skip")
-    assert [q.id for q in items] == ["abc"] and items[0].answer == "C" and items[0].answer_text == "median"
+    assert (
+        [q.id for q in items] == ["abc"]
+        and items[0].answer == "C"
+        and items[0].answer_text == "median"
+    )
 
 
 def test_mirage_subsets(tmp_path):
     data = {
-        "pubmedqa": {"999": {"question": "Q?", "options": {"A": "yes", "B": "no", "C": "maybe"}, "answer": "B", "PMID": ["999"]}},
-        "mmlu": {"anatomy-000": {"question": "Which bone?", "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer": "D"}},
+        "pubmedqa": {
+            "999": {
+                "question": "Q?",
+                "options": {"A": "yes", "B": "no", "C": "maybe"},
+                "answer": "B",
+                "PMID": ["999"],
+            }
+        },
+        "mmlu": {
+            "anatomy-000": {
+                "question": "Which bone?",
+                "options": {"A": "a", "B": "b", "C": "c", "D": "d"},
+                "answer": "D",
+            }
+        },
     }
     path = tmp_path / "benchmark.json"
     path.write_text(json.dumps(data))
@@ -105,10 +136,18 @@ def test_mirage_subsets(tmp_path):
 
 
 def test_bioasq_yes_no_questions_with_pmids(tmp_path):
-    data = {"questions": [
-        {"id": "b1", "type": "yesno", "body": "Is X a kinase?", "exact_answer": "yes", "documents": ["http://www.ncbi.nlm.nih.gov/pubmed/12345"]},
-        {"id": "b2", "type": "factoid", "body": "Which gene?", "exact_answer": [["BRCA1"]]},
-    ]}
+    data = {
+        "questions": [
+            {
+                "id": "b1",
+                "type": "yesno",
+                "body": "Is X a kinase?",
+                "exact_answer": "yes",
+                "documents": ["http://www.ncbi.nlm.nih.gov/pubmed/12345"],
+            },
+            {"id": "b2", "type": "factoid", "body": "Which gene?", "exact_answer": [["BRCA1"]]},
+        ]
+    }
     path = tmp_path / "bioasq.json"
     path.write_text(json.dumps(data))
     items = load_questions(f"bioasq:{path}")
@@ -119,12 +158,33 @@ def test_generic_jsonl_and_csv_with_field_mapping(tmp_path):
     csv_path = tmp_path / "notes.csv"
     csv_path.write_text("note_id,heading,body\nn1,Gout,Urate crystals deposit in joints\nn2,,\n")
     with pytest.raises(CorpusFormatError, match="line 3.*body"):
-        list(load_corpus(f"csv:{csv_path}", id_field="note_id", title_field="heading", text_field="body"))
-    docs = list(load_corpus(f"csv:{csv_path}", id_field="note_id", title_field="heading", text_field="body", on_error="skip"))
+        list(
+            load_corpus(
+                f"csv:{csv_path}", id_field="note_id", title_field="heading", text_field="body"
+            )
+        )
+    docs = list(
+        load_corpus(
+            f"csv:{csv_path}",
+            id_field="note_id",
+            title_field="heading",
+            text_field="body",
+            on_error="skip",
+        )
+    )
     assert [d.id for d in docs] == ["n1"] and docs[0].title == "Gout"
-    qpath = _jsonl(tmp_path / "qs.jsonl", [{"qid": "1", "q": "Is gout caused by urate?", "a": "Yes", "ev": ["n1"]}])
-    items = load_questions(f"jsonl:{qpath}", id_field="qid", question_field="q", answer_field="a", evidence_field="ev")
-    assert items[0].answer_type == "yesno" and items[0].answer == "yes" and items[0].evidence_ids == ("n1",)
+    qpath = _jsonl(
+        tmp_path / "qs.jsonl",
+        [{"qid": "1", "q": "Is gout caused by urate?", "a": "Yes", "ev": ["n1"]}],
+    )
+    items = load_questions(
+        f"jsonl:{qpath}", id_field="qid", question_field="q", answer_field="a", evidence_field="ev"
+    )
+    assert (
+        items[0].answer_type == "yesno"
+        and items[0].answer == "yes"
+        and items[0].evidence_ids == ("n1",)
+    )
 
 
 def test_hf_spec_offline_gives_instructions():
@@ -141,5 +201,8 @@ def test_shared_pubmedqa_and_mirage_load(shared_data):
     questions = load_questions(f"pubmedqa:{shared_data / 'pubmedqa' / 'ori_pqal.json'}")
     assert len(questions) == 1000 and len(questions.split("test")) == 500
     mirage = shared_data / "mirage" / "benchmark.json"
-    sizes = {s: len(load_questions(f"mirage:{mirage}#{s}")) for s in ("medqa", "medmcqa", "pubmedqa", "mmlu")}
+    sizes = {
+        s: len(load_questions(f"mirage:{mirage}#{s}"))
+        for s in ("medqa", "medmcqa", "pubmedqa", "mmlu")
+    }
     assert sizes == {"medqa": 1273, "medmcqa": 4183, "pubmedqa": 500, "mmlu": 1089}

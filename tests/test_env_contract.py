@@ -43,7 +43,7 @@ def test_stage_ids_use_stage_defaults(env_id, stage, allowed):
 
 def test_reset_info_has_public_keys(env):
     obs, info = env.reset(seed=3)
-    assert RESET_KEYS <= set(info)
+    assert set(info) >= RESET_KEYS
     assert info["messages"][0]["role"] == "system"
     assert info["messages"][1] == {"role": "user", "content": info["messages"][1]["content"]}
     assert info["question"] in info["messages"][1]["content"]
@@ -76,7 +76,9 @@ def _gold_episode(env):
     """search the question, read the first gold evidence id, answer the gold answer."""
     item = next(i for i in env.questions if i.answer_type == "mcq")
     obs, info = env.reset(options={"item_id": item.id})
-    obs, r1, term, trunc, info = env.step(f"<think>look it up</think><search>{item.question}</search>")
+    obs, r1, term, trunc, info = env.step(
+        f"<think>look it up</think><search>{item.question}</search>"
+    )
     assert info["action"] == "search" and not term and not trunc
     assert "<information>" in obs and info["retrieved_ids"]
     assert info["retrieved_ids"][0] in obs
@@ -85,19 +87,23 @@ def _gold_episode(env):
     obs, r2, term, trunc, info = env.step(f"<read>{target}</read>")
     assert info["action"] == "read" and info["read_ids"] == [target]
     assert env.searcher.get(target).content[:100] in obs
-    obs, r3, term, trunc, info = env.step(f"<think>The passage settles it.</think><answer>{item.answer}</answer>")
+    obs, r3, term, trunc, info = env.step(
+        f"<think>The passage settles it.</think><answer>{item.answer}</answer>"
+    )
     return item, (r1, r2, r3), term, trunc, info
 
 
 def test_full_episode_search_read_answer(env):
     item, rewards, terminated, truncated, info = _gold_episode(env)
     assert terminated and not truncated
-    assert STEP_KEYS <= set(info)
+    assert set(info) >= STEP_KEYS
     assert info["reward_terms"]["answer"] == 1.0
     assert info["correct"] is True
     assert sum(rewards) == pytest.approx(info["reward_total"])
     weights = info["reward_weights"]
-    assert info["reward_total"] == pytest.approx(sum(weights[t] * v for t, v in info["reward_terms"].items()))
+    assert info["reward_total"] == pytest.approx(
+        sum(weights[t] * v for t, v in info["reward_terms"].items())
+    )
 
 
 def test_messages_carry_the_whole_conversation(env):
@@ -195,7 +201,9 @@ def test_gymnasium_wrappers_and_make_vec():
     assert len(observations) == 4
     kinds = {type(o) for o in infos["options"]}
     for _ in range(3):  # mixed MCQ (dict options) and yes/no (None) items batch without errors
-        observations, rewards, terminated, truncated, infos = vec.step(["<search>insulin</search>"] * 4)
+        observations, rewards, terminated, truncated, infos = vec.step(
+            ["<search>insulin</search>"] * 4
+        )
         assert len(rewards) == 4 and list(infos["action"]) == ["search"] * 4
         assert infos["reward_terms"]["format"].shape == (4,)
     observations, rewards, terminated, truncated, infos = vec.step(["<answer>A</answer>"] * 4)

@@ -8,15 +8,51 @@ from hypothesis import strategies as st
 
 from medr3_env.actions import parse_action
 
-TAGS = ["<search>", "</search>", "<read>", "</read>", "<answer>", "</answer>", "<think>", "</think>",
-        "<information>", "</information>", "<error>", "<document>", "<b>", "< search >", "</ answer>", "<"]
-WORDS = ["insulin", "A", "B", "yes", "no", "infx-001", "card-001", "", " ", "\n", "\x00", "🩺", "title:x", "*", "a~2"]
+TAGS = [
+    "<search>",
+    "</search>",
+    "<read>",
+    "</read>",
+    "<answer>",
+    "</answer>",
+    "<think>",
+    "</think>",
+    "<information>",
+    "</information>",
+    "<error>",
+    "<document>",
+    "<b>",
+    "< search >",
+    "</ answer>",
+    "<",
+]
+WORDS = [
+    "insulin",
+    "A",
+    "B",
+    "yes",
+    "no",
+    "infx-001",
+    "card-001",
+    "",
+    " ",
+    "\n",
+    "\x00",
+    "🩺",
+    "title:x",
+    "*",
+    "a~2",
+]
 
 pieces = st.one_of(st.sampled_from(TAGS), st.sampled_from(WORDS), st.text(max_size=30))
 actions = st.one_of(
     st.text(max_size=300),
     st.lists(pieces, max_size=40).map("".join),
-    st.builds(lambda n, s: s * n, st.integers(1, 3000), st.sampled_from(["<search>", "x", "<answer>A</answer>"])),
+    st.builds(
+        lambda n, s: s * n,
+        st.integers(1, 3000),
+        st.sampled_from(["<search>", "x", "<answer>A</answer>"]),
+    ),
 )
 
 
@@ -28,7 +64,9 @@ def test_parser_never_raises(text):
     assert (parsed.error is None) == (parsed.kind != "invalid")
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(actions, min_size=1, max_size=4), st.integers(0, 10_000))
 def test_step_never_raises_and_turns_advance(env, turns, seed):
     env.reset(seed=seed)

@@ -3,37 +3,46 @@
 import json
 
 import pytest
-
 from medr3_env.corpora import CorpusFormatError, SpecError, load_corpus, load_questions
 from medr3_env.corpora.medrag import load_medrag
 from medr3_env.corpora.native import load_native_questions
 
 
 def _write(path, lines):
-    path.write_bytes(b"".join((l if isinstance(l, bytes) else l.encode()) + b"\n" for l in lines))
+    path.write_bytes(b"".join((x if isinstance(x, bytes) else x.encode()) + b"\n" for x in lines))
     return path
 
 
 def _medrag(doc_id, title="T", content="some content"):
     return json.dumps(
-        {"id": doc_id, "title": title, "content": content, "contents": f"{title}. {content}"}, ensure_ascii=False
+        {"id": doc_id, "title": title, "content": content, "contents": f"{title}. {content}"},
+        ensure_ascii=False,
     )
 
 
 def test_medrag_chunks_load_through_the_spec(tmp_path):
-    path = _write(tmp_path / "chunks.jsonl", [_medrag("a", "Aspirin", "Irreversibly inhibits COX-1."), _medrag("b")])
+    path = _write(
+        tmp_path / "chunks.jsonl",
+        [_medrag("a", "Aspirin", "Irreversibly inhibits COX-1."), _medrag("b")],
+    )
     docs = list(load_corpus(f"medrag:{path}"))
     assert [d.id for d in docs] == ["a", "b"]
-    assert docs[0].title == "Aspirin" and docs[0].contents == "Aspirin. Irreversibly inhibits COX-1."
+    assert (
+        docs[0].title == "Aspirin" and docs[0].contents == "Aspirin. Irreversibly inhibits COX-1."
+    )
 
 
 def test_medrag_without_content_falls_back_to_contents(tmp_path):
-    path = _write(tmp_path / "c.jsonl", [json.dumps({"id": "x", "title": "", "contents": "text only"})])
+    path = _write(
+        tmp_path / "c.jsonl", [json.dumps({"id": "x", "title": "", "contents": "text only"})]
+    )
     assert next(iter(load_medrag(path))).content == "text only"
 
 
 def test_malformed_line_names_file_line_and_field(tmp_path):
-    path = _write(tmp_path / "bad.jsonl", [_medrag("a"), json.dumps({"title": "no id", "content": "c"})])
+    path = _write(
+        tmp_path / "bad.jsonl", [_medrag("a"), json.dumps({"title": "no id", "content": "c"})]
+    )
     with pytest.raises(CorpusFormatError) as info:
         list(load_medrag(path))
     assert info.value.line == 2 and info.value.field == "id" and "bad.jsonl" in str(info.value)
@@ -62,7 +71,9 @@ def test_duplicate_ids_across_files_in_a_folder(tmp_path):
 
 
 def test_non_utf8_is_reported_not_mangled(tmp_path):
-    path = _write(tmp_path / "latin1.jsonl", [_medrag("a"), _medrag("b", content="café").encode("latin-1")])
+    path = _write(
+        tmp_path / "latin1.jsonl", [_medrag("a"), _medrag("b", content="café").encode("latin-1")]
+    )
     with pytest.raises(CorpusFormatError, match="not UTF-8"):
         list(load_medrag(path))
 
@@ -75,7 +86,13 @@ def test_fingerprint_changes_with_content(tmp_path):
 
 
 def test_native_questions_validate_records(tmp_path):
-    good = {"id": "q1", "question": "Which?", "answer_type": "mcq", "options": {"A": "x", "B": "y"}, "answer": "B"}
+    good = {
+        "id": "q1",
+        "question": "Which?",
+        "answer_type": "mcq",
+        "options": {"A": "x", "B": "y"},
+        "answer": "B",
+    }
     bad = {**good, "id": "q2", "answer": "E"}
     path = _write(tmp_path / "q.jsonl", [json.dumps(good), json.dumps(bad)])
     with pytest.raises(CorpusFormatError, match="line 2"):
@@ -97,7 +114,10 @@ def test_env_runs_on_a_user_medrag_corpus(tmp_path):
 
     path = _write(
         tmp_path / "mini.jsonl",
-        [_medrag("m1", "Metformin", "Metformin lowers hepatic glucose output."), _medrag("m2", "Insulin", "Insulin lowers glucose.")],
+        [
+            _medrag("m1", "Metformin", "Metformin lowers hepatic glucose output."),
+            _medrag("m2", "Insulin", "Insulin lowers glucose."),
+        ],
     )
     env = MedR3Env(corpus=f"medrag:{path}", cache_dir=tmp_path / "cache")
     env.reset(seed=0)

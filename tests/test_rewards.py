@@ -3,8 +3,6 @@
 import math
 
 import pytest
-
-from medr3_env import EnvConfig, MedR3Env
 from medr3_env.corpora import QAItem
 from medr3_env.rewards import (
     EpisodeContext,
@@ -19,6 +17,8 @@ from medr3_env.rewards import (
 from medr3_env.rewards.answer import choose_option, score_answer
 from medr3_env.rewards.evidence import strip_copied_spans
 from medr3_env.rewards.text import normalise_answer, token_f1
+
+from medr3_env import EnvConfig, MedR3Env
 from medr3_env.search.base import Hit
 
 MCQ = QAItem(
@@ -30,19 +30,40 @@ MCQ = QAItem(
     evidence_ids=("d1",),
 )
 YESNO = QAItem(id="y1", question="Is it safe?", answer_type="yesno", answer="no")
-FREE = QAItem(id="f1", question="Which vitamin?", answer_type="free", answer="vitamin K", aliases=("phytonadione",))
+FREE = QAItem(
+    id="f1",
+    question="Which vitamin?",
+    answer_type="free",
+    answer="vitamin K",
+    aliases=("phytonadione",),
+)
 
 
 def ctx(item, turns, config=None, documents=None, done=True):
-    return EpisodeContext(item=item, turns=tuple(turns), config=config or EnvConfig(), documents=documents or {}, terminated=done)
+    return EpisodeContext(
+        item=item,
+        turns=tuple(turns),
+        config=config or EnvConfig(),
+        documents=documents or {},
+        terminated=done,
+    )
 
 
 def answer_turn(text, reasoning="", index=1, trailing=False):
-    return Turn(index=index, text=text, kind="answer", argument=text, reasoning=reasoning, trailing_text=trailing)
+    return Turn(
+        index=index,
+        text=text,
+        kind="answer",
+        argument=text,
+        reasoning=reasoning,
+        trailing_text=trailing,
+    )
 
 
 def search_turn(query, ids, index=1):
-    hits = tuple(Hit(doc_id=i, title=i, score=1.0, snippet="", rank=r) for r, i in enumerate(ids, 1))
+    hits = tuple(
+        Hit(doc_id=i, title=i, score=1.0, snippet="", rank=r) for r, i in enumerate(ids, 1)
+    )
     return Turn(index=index, text=query, kind="search", argument=query, hits=hits)
 
 
@@ -50,10 +71,22 @@ def search_turn(query, ids, index=1):
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ("B", "B"), ("(B)", "B"), ("B. Ethambutol", "B"), ("Option B", "B"), ("the answer is B", "B"),
-        ("ethambutol", "B"), ("Ethambutol.", "B"), ("b", "B"), ("Rifampin and isoniazid", "D"),
-        ("A and B", None), ("A, B, C, D", None), ("B. Isoniazid", None), ("isoniazid or ethambutol", None),
-        ("Isoniazid, Ethambutol, Rifampin", None), ("", None), ("none of these", None),
+        ("B", "B"),
+        ("(B)", "B"),
+        ("B. Ethambutol", "B"),
+        ("Option B", "B"),
+        ("the answer is B", "B"),
+        ("ethambutol", "B"),
+        ("Ethambutol.", "B"),
+        ("b", "B"),
+        ("Rifampin and isoniazid", "D"),
+        ("A and B", None),
+        ("A, B, C, D", None),
+        ("B. Isoniazid", None),
+        ("isoniazid or ethambutol", None),
+        ("Isoniazid, Ethambutol, Rifampin", None),
+        ("", None),
+        ("none of these", None),
     ],
 )
 def test_mcq_option_choice(answer, expected):
@@ -65,7 +98,10 @@ def test_letter_followed_by_unrelated_words_is_not_that_option():
     assert choose_option("B vitamins in general", options) is None
 
 
-@pytest.mark.parametrize(("answer", "score"), [("no", 1.0), ("No.", 1.0), ("yes", 0.0), ("yes and no", 0.0), ("maybe no", 0.0)])
+@pytest.mark.parametrize(
+    ("answer", "score"),
+    [("no", 1.0), ("No.", 1.0), ("yes", 0.0), ("yes and no", 0.0), ("maybe no", 0.0)],
+)
 def test_yes_no_verdicts(answer, score):
     assert score_answer(YESNO, answer) == score
 
@@ -102,17 +138,23 @@ def test_retrieval_recall_ndcg_and_not_applicable():
     item = MCQ.model_copy(update={"evidence_ids": ("d1", "d2")})
     assert term(ctx(item, [search_turn("q", ["d1", "x"]), answer_turn("B", index=2)])) == 0.5
     assert term(ctx(item, [search_turn("q", ["d1", "d2"]), answer_turn("B", index=2)])) == 1.0
-    ndcg = term(ctx(item, [search_turn("q", ["x", "d1", "d2"])], config=EnvConfig(retrieval_metric="ndcg")))
+    ndcg = term(
+        ctx(item, [search_turn("q", ["x", "d1", "d2"])], config=EnvConfig(retrieval_metric="ndcg"))
+    )
     assert 0 < ndcg < 1
     assert term(ctx(item, [answer_turn("B")])) == 0.0
     assert term(ctx(item, [answer_turn("B")], config=EnvConfig(stage="reasoning"))) is None
 
 
 def test_retrieval_proxy_without_gold_ids(starter_searcher):
-    item = QAItem(id="p", question="What reverses warfarin?", answer_type="free", answer="vitamin K")
+    item = QAItem(
+        id="p", question="What reverses warfarin?", answer_type="free", answer="vitamin K"
+    )
     hit = starter_searcher.search("warfarin reversal vitamin K", k=1)[0]
     docs = {hit.doc_id: starter_searcher.get(hit.doc_id)}
-    value = registered_rewards()["retrieval"](ctx(item, [search_turn("warfarin", [hit.doc_id])], documents=docs))
+    value = registered_rewards()["retrieval"](
+        ctx(item, [search_turn("warfarin", [hit.doc_id])], documents=docs)
+    )
     assert 0.5 <= value <= 1.0
 
 
@@ -121,13 +163,19 @@ def test_retrieval_proxy_without_gold_ids(starter_searcher):
 def evidence_case(starter_searcher):
     from medr3_env.corpora.starter import load_starter_questions
 
-    item = next(q for q in load_starter_questions() if q.answer_type == "mcq" and len(q.evidence_ids) == 1)
+    item = next(
+        q for q in load_starter_questions() if q.answer_type == "mcq" and len(q.evidence_ids) == 1
+    )
     doc = starter_searcher.get(item.evidence_ids[0])
     return item, doc
 
 
 def _evidence(item, doc, reasoning, answer="B"):
-    turns = [search_turn("q", [doc.id]), Turn(index=2, text="", kind="read", argument=doc.id, read_id=doc.id), answer_turn(answer, reasoning, 3)]
+    turns = [
+        search_turn("q", [doc.id]),
+        Turn(index=2, text="", kind="read", argument=doc.id, read_id=doc.id),
+        answer_turn(answer, reasoning, 3),
+    ]
     return registered_rewards()["evidence"](ctx(item, turns, documents={doc.id: doc}))
 
 
@@ -156,7 +204,9 @@ def test_guard_stuffing_every_entity_scores_low(evidence_case, starter_searcher)
     for hit in starter_searcher.search(item.question, k=10):
         stuffing |= starter_searcher.get(hit.doc_id).entities
     stuffed = _evidence(item, doc, "; ".join(sorted(stuffing)))
-    honest = _evidence(item, doc, "Key facts: " + ", ".join(sorted(load_extractor().extract(doc.content))[:5]))
+    honest = _evidence(
+        item, doc, "Key facts: " + ", ".join(sorted(load_extractor().extract(doc.content))[:5])
+    )
     assert stuffed < 0.5
     assert stuffed < honest
 
@@ -185,7 +235,9 @@ def test_guard_repeating_the_same_search_does_not_raise_retrieval(starter_search
 
 def test_guard_fake_observation_blocks_are_penalised(env):
     env.reset(seed=0)
-    _, reward, _, _, info = env.step("<information>Doc 1 (id: x) the answer is B</information><answer>B</answer>")
+    _, reward, _, _, info = env.step(
+        "<information>Doc 1 (id: x) the answer is B</information><answer>B</answer>"
+    )
     assert info["error"] == "env_tag" and reward < 0
 
 
@@ -211,7 +263,9 @@ def test_register_custom_term_and_use_it_in_env(starter_searcher):
         return 1.0 if len(c.turns) <= 2 else 0.0
 
     try:
-        env = MedR3Env(searcher=starter_searcher, reward_weights={"answer": 1.0, "test_brevity": 0.5})
+        env = MedR3Env(
+            searcher=starter_searcher, reward_weights={"answer": 1.0, "test_brevity": 0.5}
+        )
         env.reset(seed=0)
         _, reward, _, _, info = env.step("<answer>A</answer>")
         assert info["reward_terms"]["test_brevity"] == 1.0
@@ -243,11 +297,17 @@ def test_out_of_range_and_raising_terms_name_the_term_and_item():
 
     try:
         c = ctx(MCQ, [answer_turn("B")])
-        with pytest.raises(RewardTermError, match="'test_too_big' failed on item 'm1'.*outside its range"):
+        with pytest.raises(
+            RewardTermError, match="'test_too_big' failed on item 'm1'.*outside its range"
+        ):
             RewardComposer({"test_too_big": 1.0}).evaluate(c, final=True)
-        with pytest.raises(RewardTermError, match="'test_raises' failed on item 'm1'.*ZeroDivisionError"):
+        with pytest.raises(
+            RewardTermError, match="'test_raises' failed on item 'm1'.*ZeroDivisionError"
+        ):
             RewardComposer({"test_raises": 1.0}).evaluate(c, final=True)
-        warned = RewardComposer({"answer": 1.0, "test_raises": 1.0}, on_error="warn").evaluate(c, final=True)
+        warned = RewardComposer({"answer": 1.0, "test_raises": 1.0}, on_error="warn").evaluate(
+            c, final=True
+        )
         assert "test_raises" in warned.errors and warned.values == {"answer": 1.0}
     finally:
         unregister_reward("test_too_big")
@@ -271,8 +331,12 @@ def test_entry_point_terms_are_loaded(monkeypatch):
 
     from medr3_env.rewards import registry
 
-    ep = EntryPoint(name="test_plugin_term", value="tests.plugin_term:plugin_term", group="medr3_env.rewards")
-    monkeypatch.setattr(registry, "entry_points", lambda group: [ep] if group == registry.ENTRY_POINT_GROUP else [])
+    ep = EntryPoint(
+        name="test_plugin_term", value="tests.plugin_term:plugin_term", group="medr3_env.rewards"
+    )
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group: [ep] if group == registry.ENTRY_POINT_GROUP else []
+    )
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
     try:
         assert "test_plugin_term" in registered_rewards()

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from medr3_env.corpora import Corpus, Document
 from medr3_env.corpora.starter import load_starter_questions
+
 from medr3_env.search import build_index, build_searcher, open_index
 from medr3_env.search.base import MANIFEST_NAME, IndexManifest
 from medr3_env.search.query import MAX_QUERY_TERMS, query_terms
@@ -42,7 +42,9 @@ def test_get_returns_full_document_with_entities(starter_searcher):
 
 def test_search_many_matches_single_searches(starter_searcher):
     queries = ["insulin", "sepsis fluids", "tuberculosis treatment"]
-    assert starter_searcher.search_many(queries, k=3) == [starter_searcher.search(q, k=3) for q in queries]
+    assert starter_searcher.search_many(queries, k=3) == [
+        starter_searcher.search(q, k=3) for q in queries
+    ]
 
 
 HOSTILE = [
@@ -88,7 +90,9 @@ def test_unchanged_corpus_reuses_the_index_and_changed_corpus_rebuilds(tmp_path)
     again = build_searcher(_corpus("tiny", docs), cache_dir=tmp_path)
     assert first.directory == again.directory
     built_at = IndexManifest.read(first.directory).built_at
-    changed = build_searcher(_corpus("tiny", [*docs, ("d3", "warfarin antagonises vitamin K")]), cache_dir=tmp_path)
+    changed = build_searcher(
+        _corpus("tiny", [*docs, ("d3", "warfarin antagonises vitamin K")]), cache_dir=tmp_path
+    )
     assert changed.directory != first.directory
     assert changed.search("warfarin")[0].doc_id == "d3"
     assert IndexManifest.read(first.directory).built_at == built_at
@@ -102,7 +106,13 @@ def test_interrupted_build_leaves_no_index_and_next_build_restarts(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        build_index_dir(_corpus("x", [("a", "b")]), tmp_path / "ix", backend="whoosh", extractor="e", builder=exploding_builder)
+        build_index_dir(
+            _corpus("x", [("a", "b")]),
+            tmp_path / "ix",
+            backend="whoosh",
+            extractor="e",
+            builder=exploding_builder,
+        )
     assert not (tmp_path / "ix").exists()
     assert not list(tmp_path.glob("ix.tmp-*"))
     manifest = build_index(_corpus("x", [("a", "alpha beta")]), tmp_path / "ix")
@@ -111,17 +121,25 @@ def test_interrupted_build_leaves_no_index_and_next_build_restarts(tmp_path):
 
 def _build_in_child(cache_dir: str, out: str) -> None:
     from medr3_env.corpora import Corpus, Document
+
     from medr3_env.search import build_searcher
 
-    docs = [Document(id=f"d{i}", title=f"t{i}", content=f"term{i} shared words here") for i in range(300)]
+    docs = [
+        Document(id=f"d{i}", title=f"t{i}", content=f"term{i} shared words here")
+        for i in range(300)
+    ]
     searcher = build_searcher(Corpus.from_documents("race", docs), cache_dir=cache_dir)
-    Path(out).write_text(json.dumps({"dir": str(searcher.directory), "n": len(searcher.search("shared", k=50))}))
+    Path(out).write_text(
+        json.dumps({"dir": str(searcher.directory), "n": len(searcher.search("shared", k=50))})
+    )
 
 
 def test_two_processes_building_at_once_share_one_index(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     outs = [tmp_path / f"out{i}.json" for i in range(2)]
-    procs = [ctx.Process(target=_build_in_child, args=(str(tmp_path / "cache"), str(o))) for o in outs]
+    procs = [
+        ctx.Process(target=_build_in_child, args=(str(tmp_path / "cache"), str(o))) for o in outs
+    ]
     for p in procs:
         p.start()
     for p in procs:

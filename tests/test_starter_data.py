@@ -3,8 +3,11 @@
 from collections import Counter
 
 import pytest
-
-from medr3_env.corpora.starter import load_starter_corpus, load_starter_lexicon, load_starter_questions
+from medr3_env.corpora.starter import (
+    load_starter_corpus,
+    load_starter_lexicon,
+    load_starter_questions,
+)
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +21,14 @@ def questions():
 
 
 def test_corpus_size_and_specialty_coverage(passages):
-    from medr3_env.corpora.starter import starter_dir
     import json
 
+    from medr3_env.corpora.starter import starter_dir
+
     specialties = Counter(
-        json.loads(line)["specialty"] for line in (starter_dir() / "passages.jsonl").open() if line.strip()
+        json.loads(line)["specialty"]
+        for line in (starter_dir() / "passages.jsonl").open()
+        if line.strip()
     )
     assert len(passages) >= 300
     assert len(specialties) >= 15
@@ -74,7 +80,16 @@ def test_splits_are_disjoint_and_cover_everything(questions):
 
 def test_lexicon_entries_are_well_formed_and_unambiguous():
     entries = load_starter_lexicon()
-    labels = {"DISEASE", "DRUG", "GENE_PROTEIN", "ANATOMY", "PROCEDURE", "FINDING", "ORGANISM", "TEST"}
+    labels = {
+        "DISEASE",
+        "DRUG",
+        "GENE_PROTEIN",
+        "ANATOMY",
+        "PROCEDURE",
+        "FINDING",
+        "ORGANISM",
+        "TEST",
+    }
     assert len(entries) >= 500
     owner: dict[str, str] = {}
     for entry in entries:

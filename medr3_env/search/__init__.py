@@ -39,7 +39,9 @@ def _builder(backend: str, extractor_spec: str, progress: bool | None):
     if backend == "whoosh":
         from medr3_env.search.whoosh_backend import build_whoosh_index
 
-        return extractor.name, lambda corpus, d: build_whoosh_index(corpus, d, extractor, progress=progress)
+        return extractor.name, lambda corpus, d: build_whoosh_index(
+            corpus, d, extractor, progress=progress
+        )
     raise ValueError(f"unknown search backend {backend!r}; available: {', '.join(BACKENDS)}")
 
 

@@ -10,11 +10,11 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.progress import ProgressColumn
 from rich.text import Text
 
 

@@ -61,10 +61,12 @@ def build_whoosh_index(
     writer = ix.writer(limitmb=memory_mb)
     count = 0
     try:
-        with progress_bar(f"indexing {corpus.name}", total=corpus.size_hint, enabled=progress) as advance:
+        with progress_bar(
+            f"indexing {corpus.name}", total=corpus.size_hint, enabled=progress
+        ) as advance:
             for batch in _batches(corpus, batch_size):
                 entity_lists = extractor.extract_sentences((d.content for d in batch), batch_size)
-                for doc, entities in zip(batch, entity_lists):
+                for doc, entities in zip(batch, entity_lists, strict=True):
                     writer.add_document(
                         id=doc.id,
                         title=doc.title,
