@@ -52,12 +52,14 @@ class ScriptedPolicy:
         self, question: str, options: dict[str, str] | None, document: str, answer_type: str
     ) -> str:
         header = _DOC_HEADER.search(document)
-        title = header.group(2) if header else "my knowledge"
+        title = header.group(2) if header else "the question"
         sentences = [s for s in _SENTENCE.split(document) if s.strip()] or [question]
         q_terms = set(query_terms(question, max_terms=64))
         best = max(sentences, key=lambda s: _overlap(s, q_terms))
         entities = sorted(load_extractor(self.entity_extractor).extract(best))[:6]
-        reasoning = f"The passage on {title} is relevant; it mentions {', '.join(entities) or 'the question topic'}."
+        mentioned = ", ".join(entities) or "no known medical terms"
+        source = f"The passage on {title} is relevant" if header else "No document was read, so I rely on the question"
+        reasoning = f"{source}; it mentions {mentioned}."
         if options:
             doc_terms = set(query_terms(document, max_terms=10_000))
             letter = max(options, key=lambda k: (_overlap(options[k], doc_terms), -ord(k[0])))
