@@ -19,10 +19,6 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
-import spacy
-from spacy.matcher import PhraseMatcher
-from spacy.util import filter_spans
-
 _SPACE = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 
@@ -60,6 +56,9 @@ class LexiconExtractor:
     """PhraseMatcher over lexicon entries ``{"name", "label", "synonyms"}`` (offline fallback)."""
 
     def __init__(self, entries: Sequence[dict], *, label: str = "lexicon") -> None:
+        import spacy  # imported on first use: it dominates `import medr3_env` otherwise
+        from spacy.matcher import PhraseMatcher
+
         self.nlp = spacy.blank("en")
         self.nlp.add_pipe("sentencizer")
         self._lower = PhraseMatcher(self.nlp.vocab, attr="LOWER")
@@ -94,6 +93,8 @@ class LexiconExtractor:
         self.size = len(lower_terms) + len(exact_terms)
 
     def _spans(self, doc) -> list:
+        from spacy.util import filter_spans
+
         matches = self._lower(doc, as_spans=True) + self._exact(doc, as_spans=True)
         return filter_spans(matches)
 
@@ -112,6 +113,8 @@ class SpacyModelExtractor:
     """A trained spaCy pipeline (e.g. scispaCy ``en_core_sci_sm``) plus the AbbreviationDetector."""
 
     def __init__(self, model: str) -> None:
+        import spacy
+
         self.nlp = spacy.load(model, exclude=["lemmatizer"])
         self._abbreviations = False
         if importlib.util.find_spec("scispacy") is not None:
