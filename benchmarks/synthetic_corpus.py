@@ -30,7 +30,8 @@ _TEMPLATES = [
 @lru_cache(maxsize=4)
 def vocabulary(size: int = 50_000, seed: int = 0) -> tuple[str, ...]:
     """Real medical words first (shuffled into the Zipf head), then pseudo-words."""
-    text = resources.files("medr3_env.corpora").joinpath("starter/passages.jsonl").read_text()
+    folder = resources.files("medr3_env.corpora").joinpath("starter/passages")
+    text = "".join(f.read_text() for f in sorted(folder.iterdir(), key=lambda f: f.name))
     words: dict[str, None] = {}
     for line in text.splitlines():
         record = json.loads(line)

@@ -16,19 +16,32 @@ STARTER_SPLITS = ("train", "dev", "test")
 
 
 def starter_dir() -> Path:
-    """The folder holding ``passages.jsonl``, ``questions.jsonl`` and ``lexicon.jsonl``."""
+    """The folder holding ``passages/``, ``questions/`` (one JSONL file per topic group, e.g.
+    ``card.jsonl``) and ``lexicon.jsonl``."""
     return Path(str(resources.files("medr3_env.corpora") / "starter"))
+
+
+def starter_files(kind: str) -> list[Path]:
+    """The topic files of ``kind`` (``"passages"`` or ``"questions"``), in name order."""
+    files = sorted((starter_dir() / kind).glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"no starter {kind} files in {starter_dir() / kind}")
+    return files
 
 
 def load_starter_corpus() -> Corpus:
     """The starter passages (MedRAG chunk schema), loaded through the MedRAG loader."""
-    return load_medrag(starter_dir() / "passages.jsonl", name="starter")
+    return load_medrag(starter_dir() / "passages", name="starter")
 
 
 def load_starter_questions() -> QuestionSet:
     """The starter questions (all splits) with the starter corpus attached."""
-    questions = load_native_questions(starter_dir() / "questions.jsonl", name="starter")
-    return QuestionSet("starter", questions.items, load_starter_corpus())
+    items = [
+        item
+        for path in starter_files("questions")
+        for item in load_native_questions(path, name="starter").items
+    ]
+    return QuestionSet("starter", items, load_starter_corpus())
 
 
 @lru_cache(maxsize=1)

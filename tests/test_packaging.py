@@ -37,7 +37,8 @@ def test_folders_map_into_the_medr3_env_namespace(tmp_path):
 def test_starter_data_is_package_data():
     from medr3_env.corpora.starter import starter_dir
 
-    assert (starter_dir() / "passages.jsonl").exists()
+    assert (starter_dir() / "passages" / "card.jsonl").exists()
+    assert (starter_dir() / "questions" / "card.jsonl").exists()
 
 
 @pytest.mark.slow
@@ -63,7 +64,8 @@ def test_wheel_installs_only_the_medr3_env_namespace(tmp_path):
     assert top_level == {"medr3_env"}
     for expected in (
         "medr3_env/rewards/answer.py",
-        "medr3_env/corpora/starter/passages.jsonl",
+        "medr3_env/corpora/starter/passages/card.jsonl",
+        "medr3_env/corpora/starter/questions/card.jsonl",
         "medr3_env/agents/__init__.py",
     ):
         assert expected in names

@@ -24,11 +24,12 @@ def questions():
 def test_corpus_size_and_specialty_coverage(passages):
     import json
 
-    from medr3_env.corpora.starter import starter_dir
+    from medr3_env.corpora.starter import starter_files
 
     specialties = Counter(
         json.loads(line)["specialty"]
-        for line in (starter_dir() / "passages.jsonl").open()
+        for path in starter_files("passages")
+        for line in path.open()
         if line.strip()
     )
     assert len(passages) >= 300
