@@ -44,6 +44,16 @@ def iter_medrag(
                 raise CorpusFormatError(
                     "expected a list of strings", path=path, line=line, field="annotations"
                 )
+            metadata = record.get("metadata") or {}
+            if not isinstance(metadata, dict) or not all(
+                isinstance(v, (str, int, float, bool)) for v in metadata.values()
+            ):
+                raise CorpusFormatError(
+                    "expected an object of strings, numbers or booleans",
+                    path=path,
+                    line=line,
+                    field="metadata",
+                )
         except CorpusFormatError as error:
             if on_error == "skip":
                 counter.record(error)
@@ -55,7 +65,13 @@ def iter_medrag(
                 f"duplicate document id {doc_id!r}", path=path, line=line, field="id"
             )
         seen.add(doc_id)
-        yield Document(id=doc_id, title=title, content=content, annotations=tuple(annotations))
+        yield Document(
+            id=doc_id,
+            title=title,
+            content=content,
+            annotations=tuple(annotations),
+            metadata=metadata,
+        )
 
 
 def load_medrag(

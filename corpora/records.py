@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 AnswerType = Literal["mcq", "yesno", "free"]
+MetadataValue = str | int | float | bool
+"""A metadata value keeps its JSON type: ``true`` stays a bool, ``2`` an int (never ``"2"``)."""
+Metadata = dict[str, MetadataValue]
 
 
 class Document(BaseModel):
@@ -22,6 +25,8 @@ class Document(BaseModel):
     content: str
     annotations: tuple[str, ...] = ()
     """Entity strings the corpus itself provides (e.g. PubMedQA MeSH headings)."""
+    metadata: Metadata = Field(default_factory=dict)
+    """Provenance, e.g. ``{"source": "ESC AF guideline", "year": 2024, "region": "international"}``."""
 
     @property
     def contents(self) -> str:
@@ -53,7 +58,9 @@ class QAItem(BaseModel):
     evidence_ids: tuple[str, ...] = ()
     split: str | None = None
     source: str = ""
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
+    """Typed annotations, e.g. starter items: ``specialty`` and ``topic`` (str), ``hops`` (int,
+    1 or 2), ``needs_corpus`` (bool)."""
 
     @field_validator("answer")
     @classmethod

@@ -60,7 +60,8 @@ def test_every_question_has_existing_gold_evidence(questions, passages):
 
 
 def test_multi_hop_questions_cite_two_passages(questions):
-    multi = [q for q in questions if q.metadata.get("multi_hop") == "true"]
+    assert all(type(q.metadata["hops"]) is int for q in questions)
+    multi = [q for q in questions if q.metadata["hops"] == 2]
     assert len(multi) >= 0.2 * len(questions)
     assert all(len(q.evidence_ids) >= 2 for q in multi)
 
