@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Stage = Literal["reasoning", "retrieval", "joint"]
 Action = Literal["search", "read", "answer"]
 STAGES: tuple[Stage, ...] = ("reasoning", "retrieval", "joint")
+STAGE_FIELDS = (
+    "allowed_actions",
+    "max_turns",
+    "max_searches",
+    "reward_weights",
+    "min_reasoning_words",
+)
+"""The :class:`EnvConfig` fields whose default depends on the stage."""
+_FROM_STAGE: Any = None  # placeholder default of a stage field; replaced during validation
 
 
 class StageDefaults(BaseModel):
@@ -80,35 +90,42 @@ class EnvConfig(BaseModel):
     """``auto`` (scispaCy model if installed, else the lexicon), ``lexicon`` or ``spacy:MODEL``."""
 
     top_k: int = Field(5, ge=1, le=50)
-    max_turns: int | None = Field(None, ge=1, le=64)
-    max_searches: int | None = Field(None, ge=0, le=64)
-    allowed_actions: tuple[Action, ...] | None = None
+    # The five stage fields below default to the stage's value (``STAGE_DEFAULTS``); they are
+    # always set once the config is validated, so they are typed without ``None``.
+    max_turns: int = Field(_FROM_STAGE, ge=1, le=64)
+    max_searches: int = Field(_FROM_STAGE, ge=0, le=64)
+    allowed_actions: tuple[Action, ...] = Field(_FROM_STAGE)
     require_search_before_read: bool = True
     """Only ids returned by an earlier search in this episode may be read."""
     max_doc_chars: int = Field(6_000, ge=200)
     """Longer documents are cut when read (the cut is marked)."""
 
-    reward_weights: dict[str, float] | None = None
+    reward_weights: dict[str, float] = Field(_FROM_STAGE)
     answer_metric: Literal["em", "f1"] = "em"
     retrieval_metric: Literal["recall", "ndcg"] = "recall"
     evidence_metric: Literal["f1", "precision", "recall"] = "f1"
-    min_reasoning_words: int | None = Field(None, ge=0)
+    min_reasoning_words: int = Field(_FROM_STAGE, ge=0)
     on_reward_error: Literal["raise", "warn"] = "raise"
     """A reward term that raises: re-raise naming the term and item (``raise``) or record it in
     ``info["reward_errors"]`` and leave the term out of the total (``warn``)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _none_means_stage_default(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            data = {k: v for k, v in data.items() if not (k in STAGE_FIELDS and v is None)}
+        return data
+
     @field_validator("allowed_actions")
     @classmethod
-    def _answer_always_allowed(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and "answer" not in value:
+    def _answer_always_allowed(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "answer" not in value:
             raise ValueError("allowed_actions must include 'answer' (episodes end with an answer)")
         return value
 
     @field_validator("reward_weights")
     @classmethod
-    def _known_terms(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        if value is None:
-            return value
+    def _known_terms(cls, value: dict[str, float]) -> dict[str, float]:
         from medr3_env.rewards.registry import registered_rewards
 
         known = registered_rewards()
@@ -142,17 +159,13 @@ class EnvConfig(BaseModel):
     @model_validator(mode="after")
     def _fill_stage_defaults(self) -> EnvConfig:
         defaults = STAGE_DEFAULTS[self.stage]
-        for field in (
-            "allowed_actions",
-            "max_turns",
-            "max_searches",
-            "reward_weights",
-            "min_reasoning_words",
-        ):
-            if getattr(self, field) is None:
+        for field in STAGE_FIELDS:
+            if field not in self.model_fields_set:
+                # Not recorded as set: a config re-validated with another stage takes that
+                # stage's defaults (``model_dump(exclude_unset=True)`` leaves these out).
                 object.__setattr__(self, field, getattr(defaults, field))
         return self
 
     @property
     def search_enabled(self) -> bool:
-        return "search" in (self.allowed_actions or ())
+        return "search" in self.allowed_actions
