@@ -161,11 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="starter", help="Question-set spec (default starter).")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/shortcuts.json"))
     parser.add_argument("--no-scripted", action="store_true", help="Skip the scripted baseline.")
+    parser.add_argument(
+        "--group",
+        help="Only items whose id starts with this prefix (e.g. obgi); leaks still global.",
+    )
     parser.add_argument("--dupes-md", type=Path, help="Also write the leak lists as Markdown.")
     args = parser.parse_args(argv)
     questions = load_questions(args.dataset)
     items = list(questions)
-    reports = sc.split_reports(items)
+    mine = [i for i in items if i.id.startswith(args.group)] if args.group else items
+    if not mine:
+        raise SystemExit(f"no items with id prefix {args.group!r} in {args.dataset}")
+    if args.group:
+        questions = QuestionSet(f"{questions.name}:{args.group}", mine, questions.corpus)
+    reports = sc.split_reports(mine)
     scripted: dict[str, Any] = {}
     if not args.no_scripted:
         # A throwaway index cache unless the caller set one: the numbers must not depend on it.
@@ -173,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.setdefault("MEDR3_CACHE_DIR", cache)
             closed = scripted_correct(questions, search=False)
             searched = scripted_correct(questions, search=True)
-        scripted = scripted_by_split(items, closed, searched)
+        scripted = scripted_by_split(mine, closed, searched)
     result = {
-        "dataset": args.dataset,
-        "n": len(items),
+        "dataset": args.dataset + (f" (ids {args.group}*)" if args.group else ""),
+        "n": len(mine),
         "thresholds": sc.THRESHOLDS,
         "splits": [r.model_dump() for r in reports],
         "scripted": scripted,
