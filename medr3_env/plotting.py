@@ -131,11 +131,16 @@ def _from_metrics(path: Path, rows: list) -> Curves:
                 '{"step": int, "stage": str, "accuracy": float, "reward_total": float, '
                 f'"reward_terms": {{"answer": float, ...}}}} ({exc.errors()[0]["msg"]})'
             ) from exc
-    x, offset, last = [], 0.0, None
+    x: list[float] = []
+    offset, last = 0.0, None
     for index, record in enumerate(records):
         previous = records[index - 1] if index else None
-        restarted = last is not None and record.step + offset <= last
-        if previous is not None and record.stage != previous.stage and restarted:
+        if (
+            previous is not None
+            and last is not None
+            and record.stage != previous.stage
+            and record.step + offset <= last
+        ):
             offset = last - record.step + 1  # this stage restarted its step count
         last = record.step + offset
         x.append(float(last))
@@ -196,7 +201,7 @@ _STAGE_COLOURS = ("#e8eefc", "#fdf1e3", "#e6f4ea", "#f5e8f7")
 def _shade_stages(axes: Any, curves: Curves) -> None:
     if len({stage for stage, _, _ in curves.stages}) < 2:
         return
-    colours = {}
+    colours: dict[str, str] = {}
     for stage, start, end in curves.stages:
         colour = colours.setdefault(stage, _STAGE_COLOURS[len(colours) % len(_STAGE_COLOURS)])
         axes.axvspan(start - 0.5, end + 0.5, color=colour, zorder=0, linewidth=0)

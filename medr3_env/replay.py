@@ -88,13 +88,23 @@ def _same(a: Any, b: Any, tolerance: float) -> bool:
     return a == b
 
 
-_TURN_FIELDS = ("action", "error", "query", "retrieved", "read_ids", "observation", "reward")
-_TURN_FIELDS += ("reward_terms",)
-_TURN_FIELDS_V2 = ("argument", "reasoning", "trailing_text", "reward_not_applicable")
-_TURN_FIELDS_V2 += ("reward_errors",)
-_EPISODE_FIELDS = ("final_answer", "correct", "terminated", "truncated", "reward_terms")
-_EPISODE_FIELDS += ("reward_weights", "reward_total")
-_EPISODE_FIELDS_V2 = ("initial_observation", "corpus_fingerprint", "entity_extractor")
+_TURN_FIELDS: tuple[str, ...] = (
+    *("action", "error", "query", "retrieved", "read_ids", "observation", "reward"),
+    "reward_terms",
+)
+_TURN_FIELDS_V2: tuple[str, ...] = (
+    *("argument", "reasoning", "trailing_text", "reward_not_applicable"),
+    "reward_errors",
+)
+_EPISODE_FIELDS: tuple[str, ...] = (
+    *("final_answer", "correct", "terminated", "truncated", "reward_terms"),
+    *("reward_weights", "reward_total"),
+)
+_EPISODE_FIELDS_V2: tuple[str, ...] = (
+    "initial_observation",
+    "corpus_fingerprint",
+    "entity_extractor",
+)
 
 
 def compare_records(
