@@ -3,7 +3,8 @@
 * multiple choice: the option letter ("B", "(B)", "B. Digoxin", "Option B") or the option's text;
 * yes/no/maybe: the single verdict word;
 * free text: normalised exact match against the gold answer and its aliases, or token F1
-  (``EnvConfig.answer_metric="f1"``).
+  (``EnvConfig.answer_metric="f1"``); a gold that is one quantity with a unit ("8-10 mmol/L",
+  "48 hours") also matches the same quantity written differently (:mod:`.numeric`).
 
 An answer that names several options (or several verdicts) is wrong. In stages that require
 reasoning (``min_reasoning_words``), an answer given without that much reasoning scores 0.
@@ -15,6 +16,7 @@ import re
 
 from medr3_env.corpora.records import QAItem
 from medr3_env.rewards.context import EpisodeContext
+from medr3_env.rewards.numeric import numeric_match
 from medr3_env.rewards.registry import register_reward
 from medr3_env.rewards.text import exact_match, normalise_answer, token_f1
 
@@ -93,6 +95,8 @@ def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
     if item.answer_type == "yesno":
         return float(choose_verdict(answer) == item.answer.lower())
     golds = (item.answer, *item.aliases)
+    if any(numeric_match(answer, gold) for gold in golds):
+        return 1.0
     if metric == "f1":
         return token_f1(answer, golds)
     return exact_match(answer, golds)
