@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from medr3_env.corpora.dedupe import Located, unique_documents
 from medr3_env.corpora.errors import CorpusFormatError, SpecError
-from medr3_env.corpora.jsonl import OnError, SkipCounter, file_chunks, read_jsonl
+from medr3_env.corpora.jsonl import OnDuplicate, OnError, SkipCounter, file_chunks, read_jsonl
 from medr3_env.corpora.records import Corpus, Document, QAItem, QuestionSet
 
 
@@ -21,8 +22,12 @@ def _document(
     record: dict[str, Any], id_field: str, title_field: str, text_field: str, path: Path, line: int
 ) -> Document:
     doc_id, text = record.get(id_field), record.get(text_field)
-    if doc_id in (None, ""):
+    if doc_id in (None, "") or not str(doc_id).strip():
         raise CorpusFormatError("missing", path=path, line=line, field=id_field)
+    if len(str(doc_id)) > 512:
+        raise CorpusFormatError(
+            "id longer than 512 characters", path=path, line=line, field=id_field
+        )
     if not isinstance(text, str) or not text.strip():
         raise CorpusFormatError("missing or empty text", path=path, line=line, field=text_field)
     return Document(id=str(doc_id), title=str(record.get(title_field) or ""), content=text)
@@ -35,10 +40,12 @@ def load_table_corpus(
     title_field: str = "title",
     text_field: str = "content",
     on_error: OnError = "raise",
+    on_duplicate: OnDuplicate = "error",
     subset: str | None = None,
 ) -> Corpus:
     """A JSONL or CSV corpus (chosen by file suffix) with the given column names."""
     path = Path(path).expanduser()
+    stats = SkipCounter()
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         if path.suffix.lower() == ".csv":
@@ -48,28 +55,31 @@ def load_table_corpus(
                 except UnicodeDecodeError as exc:
                     raise CorpusFormatError(f"not UTF-8 ({exc.reason})", path=path) from None
         else:
-            yield from read_jsonl(path, on_error=on_error, counter=SkipCounter())
+            yield from read_jsonl(path, on_error=on_error, counter=stats)
 
-    def documents() -> Iterator[Document]:
-        seen: set[str] = set()
-        counter = SkipCounter()
+    def located() -> Iterator[Located]:
+        stats.skipped, stats.first_error = 0, None
         for line, record in rows():
             try:
                 doc = _document(record, id_field, title_field, text_field, path, line)
             except CorpusFormatError as error:
                 if on_error == "skip":
-                    counter.record(error)
+                    stats.record(error)
                     continue
                 raise
-            if doc.id in seen:
-                raise CorpusFormatError(
-                    f"duplicate document id {doc.id!r}", path=path, line=line, field=id_field
-                )
-            seen.add(doc.id)
-            yield doc
+            yield doc, str(path), line
+
+    def documents() -> Iterator[Document]:
+        stats.reset()
+        yield from unique_documents(
+            located, on_duplicate=on_duplicate, stats=stats, id_field=id_field
+        )
 
     return Corpus(
-        f"{path.suffix.lstrip('.')}:{path}", documents, fingerprint_source=lambda: file_chunks(path)
+        f"{path.suffix.lstrip('.')}:{path}",
+        documents,
+        fingerprint_source=lambda: file_chunks(path),
+        stats=stats,
     )
 
 
@@ -135,27 +145,38 @@ def _require_datasets(name: str):
 
 
 def load_hf_corpus(
-    name: str, *, subset: str | None = None, split: str = "train", **_: Any
+    name: str,
+    *,
+    subset: str | None = None,
+    split: str = "train",
+    on_duplicate: OnDuplicate = "error",
 ) -> Corpus:
     """A MedRAG-schema corpus from the Hugging Face hub (e.g. ``hf:MedRAG/textbooks``)."""
     datasets = _require_datasets(name)
+    stats = SkipCounter()
 
-    def documents() -> Iterator[Document]:
+    def located() -> Iterator[Located]:
         try:
             rows = datasets.load_dataset(name, subset, split=split, streaming=True)
         except Exception as exc:  # network or hub errors
             raise SpecError(
                 f"could not load hf:{name} ({exc}); offline, use a local file spec instead"
             ) from exc
-        for row in rows:
-            yield Document(
+        for number, row in enumerate(rows, start=1):
+            doc = Document(
                 id=str(row["id"]),
                 title=str(row.get("title") or ""),
                 content=str(row.get("content") or row["contents"]),
             )
+            yield doc, f"hf:{name}", number
+
+    def documents() -> Iterator[Document]:
+        stats.reset()
+        yield from unique_documents(located, on_duplicate=on_duplicate, stats=stats)
 
     return Corpus(
         f"hf:{name}",
         documents,
         fingerprint_source=lambda: iter([f"hf:{name}:{subset}:{split}".encode()]),
+        stats=stats,
     )

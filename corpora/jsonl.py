@@ -13,14 +13,21 @@ from medr3_env.corpora.errors import CorpusFormatError
 logger = logging.getLogger(__name__)
 
 OnError = Literal["raise", "skip"]
+OnDuplicate = Literal["error", "first", "last"]
 
 
 class SkipCounter:
-    """Counts the lines a loader skipped, so nothing is dropped silently."""
+    """Counts the records a loader skipped or dropped, so nothing is dropped silently."""
 
     def __init__(self) -> None:
         self.skipped = 0
         self.first_error: str | None = None
+        self.duplicates = 0
+        """Records dropped because an earlier (``first``) or later (``last``) one has their id."""
+        self.first_duplicate: str | None = None
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
 
     def record(self, error: CorpusFormatError) -> None:
         self.skipped += 1

@@ -12,7 +12,11 @@ from medr3_env.corpora.records import QAItem, QuestionSet
 
 
 def load_native_questions(
-    path: str | Path, *, on_error: OnError = "raise", name: str | None = None
+    path: str | Path,
+    *,
+    on_error: OnError = "raise",
+    name: str | None = None,
+    subset: str | None = None,
 ) -> QuestionSet:
     """Read ``{"id", "question", "answer_type", "options", "answer", "aliases", "evidence_ids",
     "split"}`` records."""

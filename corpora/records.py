@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from medr3_env.corpora.jsonl import SkipCounter
 
 AnswerType = Literal["mcq", "yesno", "free"]
 MetadataValue = str | int | float | bool
@@ -104,11 +107,16 @@ class Corpus:
         *,
         fingerprint_source: Callable[[], Iterable[bytes]] | None = None,
         size_hint: int | None = None,
+        stats: SkipCounter | None = None,
     ) -> None:
         self.name = name
         self._factory = factory
         self._fingerprint_source = fingerprint_source
         self.size_hint = size_hint
+        self.stats = stats
+        """What the last pass skipped or dropped (malformed records, duplicate ids), if counted."""
+        self.loader_options: dict[str, str] = {}
+        """Loader options that differ from their defaults; part of the fingerprint."""
         self._fingerprint: str | None = None
 
     @classmethod
@@ -130,6 +138,9 @@ class Corpus:
                 for doc in self:
                     digest.update(doc.model_dump_json().encode("utf-8"))
                     digest.update(b"\n")
+            if self.loader_options:
+                # Options such as on_duplicate change what is indexed from the same bytes.
+                digest.update(b"\x00options:" + repr(sorted(self.loader_options.items())).encode())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 

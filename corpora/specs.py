@@ -1,15 +1,22 @@
-"""Spec strings: ``FORMAT:PATH[#SUBSET]`` or a registered name such as ``starter``.
+"""Spec strings: ``FORMAT:PATH[#SUBSET][?OPTION=VALUE&...]`` or a registered name such as
+``starter``; loader options ride in the spec, so every place that takes a spec can set them.
 
-The same strings work in ``gym.make``, :func:`medr3_env.search.build_searcher` and the CLI.
-New formats are added with :func:`register_format`.
+The same strings work in ``gym.make``, :func:`medr3_env.search.build_searcher`, the CLI and
+stage files, e.g. ``medrag:/data/medquad.jsonl?on_duplicate=first&on_error=skip``. New formats
+are added with :func:`register_format`; their keyword parameters are their options.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
+from urllib.parse import parse_qsl
+
+from pydantic import TypeAdapter, ValidationError
 
 from medr3_env.corpora.errors import SpecError
 from medr3_env.corpora.records import Corpus, QuestionSet
@@ -19,32 +26,53 @@ QuestionLoader = Callable[..., QuestionSet]
 
 _CORPUS_FORMATS: dict[str, CorpusLoader] = {}
 _QUESTION_FORMATS: dict[str, QuestionLoader] = {}
+_OPTIONS = re.compile(r"\?([A-Za-z_]\w*=[^#]*)(?=#|$)")
+# Options that name or label a corpus without changing what it holds.
+_LABEL_OPTIONS = frozenset({"name"})
 
 
 @dataclass(frozen=True)
 class Spec:
-    """A parsed spec: ``format``, ``path`` (may be empty for named sets) and ``subset``."""
+    """A parsed spec: ``format``, ``path`` (may be empty for named sets), ``subset`` and the
+    loader ``options`` given after ``?`` (values are text until the loader's types apply)."""
 
     format: str
     path: str
     subset: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, spec: str) -> Spec:
         if not isinstance(spec, str) or not spec.strip():
             raise SpecError("a spec must be a non-empty string such as 'starter' or 'medrag:PATH'")
         spec = spec.strip()
+        options: tuple[tuple[str, str], ...] = ()
+        found = _OPTIONS.search(spec)
+        if found:
+            try:
+                pairs = parse_qsl(found.group(1), keep_blank_values=True, strict_parsing=True)
+            except ValueError as exc:
+                raise SpecError(
+                    f"bad options {found.group(1)!r} in spec {spec!r} ({exc})"
+                ) from None
+            keys = [key for key, _ in pairs]
+            repeated = sorted({key for key in keys if keys.count(key) > 1})
+            if repeated:
+                raise SpecError(f"option(s) {repeated} given twice in spec {spec!r}")
+            options = tuple(pairs)
+            spec = spec[: found.start()] + spec[found.end() :]
         fmt, sep, rest = spec.partition(":")
         if not sep:
-            return cls(format=spec, path="")
+            return cls(format=spec, path="", options=options)
         path, _, subset = rest.partition("#")
-        return cls(format=fmt.lower(), path=path, subset=subset or None)
+        return cls(format=fmt.lower(), path=path, subset=subset or None, options=options)
 
 
 def register_format(
     name: str, *, corpus: CorpusLoader | None = None, questions: QuestionLoader | None = None
 ) -> None:
-    """Register loaders for ``name:PATH`` specs. Loaders take ``(path, subset=..., **options)``."""
+    """Register loaders for ``name:PATH`` specs. Loaders take ``(path, subset=..., **options)``;
+    their keyword parameters are the options a spec may give (``**kwargs`` accepts any)."""
     if corpus is not None:
         _CORPUS_FORMATS[name] = corpus
     if questions is not None:
@@ -56,32 +84,93 @@ def _check_path(spec: Spec) -> None:
         raise SpecError(f"{spec.format}:{spec.path}: file not found")
 
 
+def loader_options(loader: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
+    """The options ``loader`` accepts by name (``None``: it takes any ``**kwargs``)."""
+    parameters = inspect.signature(loader).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return {
+        name: p
+        for name, p in parameters.items()
+        if name not in ("path", "subset")
+        and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        and p.default is not inspect.Parameter.empty
+    }
+
+
+def _resolve_options(
+    spec: str, loader: Callable[..., Any], parsed: Spec, given: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Typed keyword arguments for ``loader`` and the ones that change content (as text)."""
+    from_spec = dict(parsed.options)
+    clash = sorted(k for k in set(from_spec) & set(given) if str(given[k]) != from_spec[k])
+    if clash:
+        raise SpecError(f"option(s) {clash} given both in spec {spec!r} and as arguments")
+    merged: dict[str, Any] = {**from_spec, **given}
+    accepted = loader_options(loader)
+    if accepted is None:
+        return merged, {k: str(v) for k, v in merged.items() if k not in _LABEL_OPTIONS}
+    unknown = sorted(set(merged) - set(accepted))
+    if unknown:
+        valid = ", ".join(sorted(accepted)) or "none"
+        raise SpecError(
+            f"unknown option(s) {', '.join(unknown)} for {parsed.format!r} in {spec!r}; "
+            f"valid options: {valid}"
+        )
+    try:
+        hints = get_type_hints(loader)
+    except (NameError, TypeError):
+        hints = {}
+    typed: dict[str, Any] = {}
+    changed: dict[str, str] = {}
+    for key, value in merged.items():
+        hint = hints.get(key)
+        if hint is not None:
+            try:
+                value = TypeAdapter(hint).validate_python(value)
+            except ValidationError as exc:
+                reason = exc.errors()[0]["msg"]
+                raise SpecError(f"option {key}={value!r} in {spec!r}: {reason}") from None
+        typed[key] = value
+        if key not in _LABEL_OPTIONS and value != accepted[key].default:
+            changed[key] = str(value)
+    return typed, changed
+
+
 def load_corpus(spec: str | Corpus | None = None, **options: Any) -> Corpus:
-    """Resolve a corpus spec (``None`` is the starter corpus)."""
+    """Resolve a corpus spec (``None`` is the starter corpus); ``options`` add to the spec's."""
     if isinstance(spec, Corpus):
         return spec
-    parsed = Spec.parse(spec or "starter")
+    text = spec or "starter"
+    parsed = Spec.parse(text)
     loader = _CORPUS_FORMATS.get(parsed.format)
     if loader is None:
         raise SpecError(
             f"unknown corpus format {parsed.format!r} in {spec!r}; known: {sorted(_CORPUS_FORMATS)}"
         )
+    kwargs, changed = _resolve_options(text, loader, parsed, options)
     _check_path(parsed)
-    return loader(parsed.path, subset=parsed.subset, **options)
+    corpus = loader(parsed.path, subset=parsed.subset, **kwargs)
+    if changed:
+        corpus.loader_options = changed
+        corpus._fingerprint = None
+    return corpus
 
 
 def load_questions(spec: str | QuestionSet | None = None, **options: Any) -> QuestionSet:
     """Resolve a question-set spec (``None`` is the starter question set)."""
     if isinstance(spec, QuestionSet):
         return spec
-    parsed = Spec.parse(spec or "starter")
+    text = spec or "starter"
+    parsed = Spec.parse(text)
     loader = _QUESTION_FORMATS.get(parsed.format)
     if loader is None:
         raise SpecError(
             f"unknown dataset format {parsed.format!r} in {spec!r}; known: {sorted(_QUESTION_FORMATS)}"
         )
+    kwargs, _ = _resolve_options(text, loader, parsed, options)
     _check_path(parsed)
-    return loader(parsed.path, subset=parsed.subset, **options)
+    return loader(parsed.path, subset=parsed.subset, **kwargs)
 
 
 def corpus_formats() -> list[str]:
@@ -97,15 +186,15 @@ def _register_builtins() -> None:
     from medr3_env.corpora.native import load_native_questions
     from medr3_env.corpora.starter import load_starter_corpus, load_starter_questions
 
-    register_format(
-        "starter",
-        corpus=lambda path="", subset=None, **_: load_starter_corpus(),
-        questions=lambda path="", subset=None, **_: load_starter_questions(),
-    )
-    register_format("medrag", corpus=lambda path, subset=None, **kw: load_medrag(path, **kw))
-    register_format(
-        "medr3", questions=lambda path, subset=None, **kw: load_native_questions(path, **kw)
-    )
+    def starter_corpus(path: str = "", subset: str | None = None) -> Corpus:
+        return load_starter_corpus()
+
+    def starter_questions(path: str = "", subset: str | None = None) -> QuestionSet:
+        return load_starter_questions()
+
+    register_format("starter", corpus=starter_corpus, questions=starter_questions)
+    register_format("medrag", corpus=load_medrag)
+    register_format("medr3", questions=load_native_questions)
     from medr3_env.corpora.generic import load_hf_corpus, load_jsonl_questions, load_table_corpus
     from medr3_env.corpora.mcq import load_bioasq, load_medmcqa, load_medqa, load_mirage
     from medr3_env.corpora.pubmedqa import load_pubmedqa_corpus, load_pubmedqa_questions

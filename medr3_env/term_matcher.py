@@ -7,7 +7,8 @@ A :class:`TermTable` maps surface forms to canonical concept strings in two dict
   prose never match.
 
 Tables over the PyPI term lists hold ~250k forms; compiling one takes seconds, so
-:func:`cached_term_table` pickles it once per set of source versions into the MedR3 cache.
+:func:`cached_term_table` stores it once per set of source versions in the MedR3 cache, as
+checksummed JSON (never a pickle, so a cache file cannot run code).
 :class:`TermMatcher` then builds two ``pyahocorasick`` automata from the table (well under a
 second) and finds whole-word, leftmost-longest matches in a single pass over the text.
 """
@@ -15,8 +16,9 @@ second) and finds whole-word, leftmost-longest matches in a single pass over the
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
-import pickle
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ MIN_TERM_CHARS = 3
 # alike. Such short forms are kept only as upper-case / capitalised exact forms ("GERD", "Xanax")
 # unless they are a concept name in their own right ("gout", "acne").
 SHORT_DICTIONARY_FORM = 5
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,30 +103,77 @@ class TermTable:
         return table
 
 
+TABLE_HEADER = "medr3-term-table"
+
+
+def _encode_table(table: TermTable) -> bytes:
+    """A header line (format, version, sha256 of the body) and a JSON body: data only, so
+    reading a cache file can never run code (unlike a pickle)."""
+    body = json.dumps(
+        {
+            "lower": table.lower,
+            "exact": table.exact,
+            "sources": list(table.sources),
+            "digest": table.digest,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+    header = {
+        "format": TABLE_HEADER,
+        "version": TABLE_FORMAT,
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
+    return json.dumps(header).encode() + b"\n" + body
+
+
+def _decode_table(raw: bytes) -> TermTable | None:
+    """The table in ``raw``, or ``None`` when it is not an intact MedR3 term-table file."""
+    head, _, body = raw.partition(b"\n")
+    try:
+        header = json.loads(head)
+        if (
+            header.get("format") != TABLE_HEADER
+            or header.get("version") != TABLE_FORMAT
+            or header.get("sha256") != hashlib.sha256(body).hexdigest()
+        ):
+            return None
+        data = json.loads(body)
+        return TermTable(
+            lower=dict(data["lower"]),
+            exact=dict(data["exact"]),
+            sources=tuple(data["sources"]),
+            _digest=str(data["digest"]),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def cached_term_table(sources: Sequence[str], cache_dir: Path | None = None) -> TermTable:
-    """The compiled table for ``sources``, read from (or written to) the on-disk cache."""
+    """The compiled table for ``sources``, read from (or written to) the on-disk cache.
+
+    The cache file is JSON with a checksum header; a damaged or foreign file is rebuilt."""
     from medr3_env.lexicons import iter_entries, source_version
     from medr3_env.search.cache import cache_root
 
     versions = "|".join(f"{s}={source_version(s)}" for s in sources)
     key = hashlib.sha256(f"{TABLE_FORMAT}|{versions}".encode()).hexdigest()[:16]
     directory = (cache_dir or cache_root()) / "lexicons"
-    path = directory / f"terms-{key}.pkl"
+    path = directory / f"terms-{key}.json"
     if path.is_file():
         try:
-            with path.open("rb") as handle:
-                table = pickle.load(handle)
-            if isinstance(table, TermTable):
-                return table
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass  # a damaged cache file is rebuilt below
+            cached = _decode_table(path.read_bytes())
+        except OSError:
+            cached = None
+        if cached is not None:
+            return cached
+        logger.warning("term-table cache %s is damaged or foreign; rebuilding it", path)
     table = TermTable.compile((e for s in sources for e in iter_entries(s)), sources)
-    table.digest  # noqa: B018  (computed once, stored with the table)
     directory.mkdir(parents=True, exist_ok=True)
     # Write to a temp file and rename so concurrent processes never read half a table.
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:
-        pickle.dump(table, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.write(_encode_table(table))
     os.replace(tmp, path)
     return table
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from medr3_env.cli.app import app, console, reward_table, run_episodes
-from medr3_env.cli.app import fail as _fail
+from medr3_env.cli.app import MedR3Typer, app, console, reward_table, run_episodes
 
-index_app = typer.Typer(help="Build and inspect search indexes.", no_args_is_help=True)
+index_app = MedR3Typer(help="Build, inspect and verify search indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
 
@@ -33,13 +32,8 @@ def demo(
     from medr3_env.env import MedR3Env
     from medr3_env.trajectory import write_jsonl
 
-    try:
-        with console.status("loading questions and building the index (first run only)…"):
-            env = MedR3Env(
-                stage=stage, dataset=dataset, split=split, corpus=corpus, backend=backend
-            )
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        _fail(str(exc))
+    with console.status("loading questions and building the index (first run only)…"):
+        env = MedR3Env(stage=stage, dataset=dataset, split=split, corpus=corpus, backend=backend)
     items = env.questions.items[: episodes or None]
     records = run_episodes(env, ScriptedPolicy(env.config.entity_extractor), items, seed)
     path = write_jsonl(records, out)
@@ -63,10 +57,7 @@ def search(
 
     if url:
         backend = "remote"
-    try:
-        searcher = build_searcher(corpus, backend=backend, index_dir=index, url=url)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    searcher = build_searcher(corpus, backend=backend, index_dir=index, url=url)
     hits = searcher.search(query, k=k)
     if as_json:
         typer.echo(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
@@ -84,39 +75,77 @@ def search(
 
 @index_app.command("build")
 def index_build(
-    corpus: str = typer.Option("starter", help="Corpus spec, e.g. medrag:/data/textbooks.jsonl."),
+    corpus: str = typer.Option(
+        "starter",
+        help="Corpus spec with optional loader options, e.g. "
+        "medrag:/data/medquad.jsonl?on_duplicate=first&on_error=skip.",
+    ),
     out: Path | None = typer.Option(None, help="Index directory (default: the cache)."),
     backend: str = typer.Option("whoosh"),
-    entity_extractor: str = typer.Option("auto", help="auto, lexicon or spacy:MODEL."),
+    entity_extractor: str = typer.Option("auto", help="auto, lexicon, none or spacy:MODEL."),
 ) -> None:
-    """Build an index explicitly (with a progress bar)."""
+    """Build an index explicitly (progress with docs/s and ETA on stderr)."""
     from medr3_env.search import build_index, build_searcher
 
-    try:
-        if out is None:
-            searcher = build_searcher(
-                corpus, backend=backend, entity_extractor=entity_extractor, progress=True
-            )
-            manifest = searcher.manifest
-        else:
-            manifest = build_index(
-                corpus, out, backend=backend, entity_extractor=entity_extractor, progress=True
-            )
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
-    console.print(f"indexed {manifest.doc_count} documents in {manifest.build_seconds:.1f}s")
+    if out is None:
+        searcher = build_searcher(
+            corpus, backend=backend, entity_extractor=entity_extractor, progress=True
+        )
+        manifest = searcher.manifest
+        where = getattr(searcher, "directory", "the cache")
+    else:
+        manifest = build_index(
+            corpus, out, backend=backend, entity_extractor=entity_extractor, progress=True
+        )
+        where = out
+    console.print(
+        f"indexed {manifest.doc_count} documents in {manifest.build_seconds:.1f}s into {where}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    options = manifest.loader_options
+    if manifest.duplicate_ids:
+        kept = options.get("on_duplicate", "first")
+        console.print(
+            f"dropped {manifest.duplicate_ids} records whose id was already used "
+            f"(on_duplicate={kept}: kept the {kept} record of each id)",
+            highlight=False,
+        )
+    if manifest.skipped_records:
+        console.print(
+            f"skipped {manifest.skipped_records} malformed records (on_error=skip)",
+            highlight=False,
+        )
 
 
 @index_app.command("info")
 def index_info(directory: Path = typer.Argument(..., help="Index directory.")) -> None:
-    """Print an index's manifest."""
+    """Print an index's manifest (without the per-file checksums)."""
     from medr3_env.search import IndexManifest
 
-    try:
-        manifest = IndexManifest.read(directory)
-    except FileNotFoundError as exc:
-        _fail(str(exc))
+    manifest = IndexManifest.read(directory)
     table = Table(show_header=False)
-    for key, value in manifest.model_dump().items():
+    for key, value in manifest.model_dump(exclude={"files"}).items():
         table.add_row(key, str(value))
+    files = manifest.files.values()
+    table.add_row("files", f"{len(files)} ({sum(f.size for f in files):,} bytes)")
     console.print(table)
+
+
+@index_app.command("verify")
+def index_verify(directory: Path = typer.Argument(..., help="Index directory.")) -> None:
+    """Check an index fully: every file's checksum, the document count and a test query.
+
+    Exit status 0 when it is intact; 2 with the problem when it is not."""
+    from medr3_env.search import verify_index
+
+    with console.status(f"verifying {directory}…"):
+        report = verify_index(directory)
+    rank = f"rank {report.probe_rank}" if report.probe_rank else "not in the top 50"
+    console.print(
+        f"ok: {report.directory} ({report.backend}, {report.doc_count:,} documents, "
+        f"{report.files} files, {report.bytes:,} bytes, checksums match; test query: "
+        f"{report.query_hits} hits, probe document {rank})",
+        highlight=False,
+        soft_wrap=True,
+    )

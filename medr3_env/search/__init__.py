@@ -15,7 +15,8 @@ from medr3_env.corpora.records import Corpus
 from medr3_env.corpora.specs import load_corpus
 from medr3_env.entities import load_extractor
 from medr3_env.search.base import Hit, IndexedDocument, IndexManifest, Searcher
-from medr3_env.search.cache import build_index_dir, cache_root, ensure_cached_index
+from medr3_env.search.cache import build_index_dir, cache_root, open_cached
+from medr3_env.search.integrity import IndexCorruptError, open_checked, verify_index
 from medr3_env.search.query import query_terms
 
 BACKENDS = ("whoosh", "tantivy")
@@ -26,6 +27,7 @@ __all__ = [
     "BACKENDS",
     "REMOTE",
     "Hit",
+    "IndexCorruptError",
     "IndexManifest",
     "IndexedDocument",
     "Searcher",
@@ -34,6 +36,7 @@ __all__ = [
     "cache_root",
     "open_index",
     "query_terms",
+    "verify_index",
 ]
 
 
@@ -65,7 +68,8 @@ def build_index(
     entity_extractor: str = "auto",
     progress: bool | None = None,
 ) -> IndexManifest:
-    """Build an index for ``corpus`` into ``out_dir`` (replacing it atomically)."""
+    """Build an index for ``corpus`` into ``out_dir`` (replacing it atomically, under
+    ``<out_dir>.lock``)."""
     loaded = load_corpus(corpus)
     extractor_name, builder = _builder(backend, entity_extractor, progress)
     return build_index_dir(
@@ -74,17 +78,10 @@ def build_index(
 
 
 def open_index(directory: str | os.PathLike[str]) -> Searcher:
-    """Open an existing index directory with the backend recorded in its manifest."""
-    manifest = IndexManifest.read(Path(directory))
-    if manifest.backend == "whoosh":
-        from medr3_env.search.whoosh_backend import WhooshSearcher
-
-        return WhooshSearcher(directory)
-    if manifest.backend == "tantivy":
-        from medr3_env.search.tantivy_backend import TantivySearcher
-
-        return TantivySearcher(directory)
-    raise ValueError(f"index {directory} uses unknown backend {manifest.backend!r}")
+    """Open an index directory with the backend its manifest records, after the cheap integrity
+    check (:func:`~medr3_env.search.integrity.open_checked`); a damaged or foreign directory
+    raises :class:`IndexCorruptError`."""
+    return open_checked(directory)
 
 
 def build_searcher(
@@ -118,7 +115,11 @@ def build_searcher(
         return open_index(index_dir)
     loaded = load_corpus(corpus, **options)
     extractor_name, builder = _builder(backend, entity_extractor, progress)
-    directory = ensure_cached_index(
-        loaded, backend=backend, extractor=extractor_name, builder=builder, cache_dir=cache_dir
+    return open_cached(
+        loaded,
+        open_index,
+        backend=backend,
+        extractor=extractor_name,
+        builder=builder,
+        cache_dir=cache_dir,
     )
-    return open_index(directory)

@@ -3,17 +3,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from medr3_env.corpora.records import Document
 from medr3_env.entities import SentenceEntities
+from medr3_env.search.integrity import (
+    FileRecord,
+    IndexCorruptError,
+    canonical_json,
+    check_files,
+)
 
-INDEX_SCHEMA_VERSION = 1
+INDEX_SCHEMA_VERSION = 2
+"""2: the manifest records files, sizes and checksums."""
 MANIFEST_NAME = "manifest.json"
 MAX_K = 50
 """The most hits one search returns (larger ``k`` is clamped)."""
@@ -21,8 +30,17 @@ MAX_DOC_ID_CHARS = 512
 
 
 def valid_doc_id(doc_id: object) -> bool:
-    """Whether ``doc_id`` could name a document (non-empty text, bounded, no NUL)."""
-    return isinstance(doc_id, str) and 0 < len(doc_id) <= MAX_DOC_ID_CHARS and "\x00" not in doc_id
+    """Whether ``doc_id`` could name a document: non-empty text, bounded, no NUL, and encodable as
+    UTF-8 (a lone surrogate such as ``"\\udc80"`` names nothing and must never reach a backend)."""
+    if not isinstance(doc_id, str) or not 0 < len(doc_id) <= MAX_DOC_ID_CHARS or "\x00" in doc_id:
+        return False
+    if doc_id.isascii():
+        return True
+    try:
+        doc_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Hit(BaseModel):
@@ -49,7 +67,12 @@ class IndexedDocument(Document):
 
 
 class IndexManifest(BaseModel):
-    """What an index was built from; ``medr3 index info DIR`` prints it."""
+    """What an index was built from and what a complete copy of it holds.
+
+    ``files`` records every index file's size and sha256; ``manifest_sha256`` is a checksum of
+    the manifest itself, so a truncated or edited manifest is detected. ``medr3 index info DIR``
+    prints it, ``medr3 index verify DIR`` checks it.
+    """
 
     schema_version: int = INDEX_SCHEMA_VERSION
     backend: str
@@ -60,16 +83,77 @@ class IndexManifest(BaseModel):
     built_at: str
     build_seconds: float
     medr3_version: str
+    loader_options: dict[str, str] = {}
+    """The corpus loader options that differ from their defaults (``on_duplicate`` ...)."""
+    duplicate_ids: int = 0
+    """Records dropped because their id was already used (``on_duplicate="first"|"last"``)."""
+    skipped_records: int = 0
+    """Malformed records skipped (``on_error="skip"``)."""
+    probe_id: str | None = None
+    """A document id the index holds; opening an index checks it can be read."""
+    files: dict[str, FileRecord] = {}
+    manifest_sha256: str = ""
+
+    def checksum(self) -> str:
+        """The sha256 of every field but ``manifest_sha256``."""
+        data = self.model_dump(mode="json", exclude={"manifest_sha256"})
+        return hashlib.sha256(canonical_json(data)).hexdigest()
 
     def write(self, directory: Path) -> None:
-        (directory / MANIFEST_NAME).write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        """Write ``manifest.json`` (with its checksum) atomically into ``directory``."""
+        self.manifest_sha256 = self.checksum()
+        path = Path(directory) / MANIFEST_NAME
+        tmp = path.with_name(f".{MANIFEST_NAME}.tmp-{os.getpid()}")
+        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        os.replace(tmp, path)
 
     @classmethod
     def read(cls, directory: Path) -> IndexManifest:
-        path = Path(directory) / MANIFEST_NAME
-        if not path.exists():
-            raise FileNotFoundError(f"{directory} is not a MedR3 index (no {MANIFEST_NAME})")
-        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        """The manifest of ``directory``; raises :class:`IndexCorruptError` when it is missing,
+        unreadable, of another schema version or fails its checksum."""
+        directory = Path(directory)
+        path = directory / MANIFEST_NAME
+        if not directory.is_dir():
+            raise IndexCorruptError(
+                directory,
+                "no such index directory",
+                "build one with `medr3 index build --corpus SPEC --out DIR`",
+            )
+        if not path.is_file():
+            raise IndexCorruptError(
+                directory,
+                f"not a MedR3 index (no {MANIFEST_NAME}); MedR3 opens only indexes it built",
+                "build one with `medr3 index build --corpus SPEC --out DIR`",
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexCorruptError(directory, f"{MANIFEST_NAME} is unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise IndexCorruptError(directory, f"{MANIFEST_NAME} is not a JSON object")
+        version = data.get("schema_version")
+        if version != INDEX_SCHEMA_VERSION:
+            raise IndexCorruptError(
+                directory,
+                f"built with index schema {version!r}; this MedR3 reads schema "
+                f"{INDEX_SCHEMA_VERSION}",
+            )
+        try:
+            manifest = cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise IndexCorruptError(
+                directory, f"{MANIFEST_NAME} field {where!r}: {first['msg']}"
+            ) from None
+        if manifest.manifest_sha256 != manifest.checksum():
+            raise IndexCorruptError(directory, f"{MANIFEST_NAME} does not match its checksum")
+        return manifest
+
+    def check(self, directory: Path, *, full: bool = False) -> None:
+        """Raise :class:`IndexCorruptError` unless every index file is present with its size
+        (``full``: and its sha256)."""
+        check_files(Path(directory), self.files, full=full)
 
 
 class Searcher(ABC):

@@ -1,28 +1,39 @@
 """Where indexes live and how they are built safely: a cache keyed by corpus fingerprint, schema
-version, backend and entity extractor; atomic builds (temp dir + rename) under a file lock."""
+version, backend and entity extractor; atomic builds under a lock; damaged entries rebuilt."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
-from filelock import FileLock
 from platformdirs import user_cache_dir
 
 from medr3_env.corpora.records import Corpus
 from medr3_env.search.base import INDEX_SCHEMA_VERSION, MANIFEST_NAME, IndexManifest
+from medr3_env.search.integrity import (
+    BuildLock,
+    IndexCacheWarning,
+    IndexCorruptError,
+    debug_pause,
+    index_files,
+)
 
 CACHE_ENV_VAR = "MEDR3_CACHE_DIR"
+logger = logging.getLogger(__name__)
 
-# builder(corpus, directory, extractor_spec) -> number of documents written
+# builder(corpus, directory) -> number of documents written
 IndexBuilder = Callable[[Corpus, Path], int]
+T = TypeVar("T")
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -40,29 +51,36 @@ def index_key(corpus: Corpus, backend: str, extractor: str) -> str:
     return f"{safe_name}-{backend}-{digest}"
 
 
-def build_index_dir(
-    corpus: Corpus,
-    out_dir: Path,
-    *,
-    backend: str,
-    extractor: str,
-    builder: IndexBuilder,
-) -> IndexManifest:
-    """Build into a temporary sibling of ``out_dir`` and rename it into place when complete.
+def _remove_aside(directory: Path) -> None:
+    """Move ``directory`` out of the way (one rename), then delete it."""
+    if not directory.exists():
+        return
+    aside = directory.with_name(f"{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+    os.replace(directory, aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
-    An interrupted build leaves only a ``.tmp-*`` folder, which the next build removes, so a
-    build always restarts cleanly and readers never see a half-written index.
-    """
+
+def _clear_leftovers(out_dir: Path) -> None:
+    """Delete what interrupted builds of ``out_dir`` left (callers hold its build lock)."""
+    for pattern in (f"{out_dir.name}.tmp-*", f"{out_dir.name}.old-*"):
+        for stale in out_dir.parent.glob(pattern):
+            logger.info("removing %s, left by an interrupted build", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _build_locked(
+    corpus: Corpus, out_dir: Path, *, backend: str, extractor: str, builder: IndexBuilder
+) -> IndexManifest:
     from medr3_env import __version__
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.parent.glob(f"{out_dir.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    _clear_leftovers(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         started = time.perf_counter()
-        count = builder(corpus, tmp)
+        probe: list[str] = []
+        count = builder(_recording_first_id(corpus, probe), tmp)
+        debug_pause("files-written")
+        stats = corpus.stats
         manifest = IndexManifest(
             schema_version=INDEX_SCHEMA_VERSION,
             backend=backend,
@@ -73,15 +91,66 @@ def build_index_dir(
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
             medr3_version=__version__,
+            loader_options=dict(corpus.loader_options),
+            duplicate_ids=stats.duplicates if stats else 0,
+            skipped_records=stats.skipped if stats else 0,
+            probe_id=probe[0] if probe else None,
+            files=index_files(tmp, exclude=(MANIFEST_NAME,)),
         )
         manifest.write(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
+        debug_pause("manifest-written")
+        # Readers of the old copy keep their open files; new readers see the new copy.
+        _remove_aside(out_dir)
         os.replace(tmp, out_dir)
+        debug_pause("renamed")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _recording_first_id(corpus: Corpus, first: list[str]) -> Corpus:
+    """``corpus`` as the builder sees it, noting the first document id (the manifest's probe)."""
+
+    def documents():  # type: ignore[no-untyped-def]
+        for doc in corpus:
+            if not first:
+                first.append(doc.id)
+            yield doc
+
+    return Corpus(corpus.name, documents, size_hint=corpus.size_hint)
+
+
+def build_index_dir(
+    corpus: Corpus,
+    out_dir: Path,
+    *,
+    backend: str,
+    extractor: str,
+    builder: IndexBuilder,
+) -> IndexManifest:
+    """Build into a temporary sibling of ``out_dir`` and rename it into place when complete.
+
+    The build holds ``<out_dir>.lock``. A build killed at any point (SIGKILL included) leaves
+    at most a ``.tmp-*`` folder, which the next build removes, and a lock the kernel has already
+    released, so a build always restarts cleanly and readers never see a half-written index.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with BuildLock(out_dir):
+        debug_pause("locked")
+        return _build_locked(corpus, out_dir, backend=backend, extractor=extractor, builder=builder)
+
+
+def cached_problem(directory: Path) -> str | None:
+    """Why ``directory`` is not a usable cache entry (``None``: it passes the cheap check)."""
+    if not directory.exists():
+        return "missing"
+    try:
+        IndexManifest.read(directory).check(directory)
+    except IndexCorruptError as exc:
+        return exc.problem
+    return None
 
 
 def ensure_cached_index(
@@ -91,15 +160,63 @@ def ensure_cached_index(
     extractor: str,
     builder: IndexBuilder,
     cache_dir: str | os.PathLike[str] | None = None,
+    damaged: str | None = None,
 ) -> Path:
-    """Return the cached index for this corpus, building it first if needed (process-safe)."""
+    """The cached index for this corpus, built first if missing, rebuilt if damaged
+    (process-safe). ``damaged`` says a caller found the current entry unusable."""
     root = cache_root(cache_dir) / "indexes"
     root.mkdir(parents=True, exist_ok=True)
     final = root / index_key(corpus, backend, extractor)
-    if (final / MANIFEST_NAME).exists():
+    if damaged is None and cached_problem(final) is None:
         return final
-    with FileLock(str(final) + ".lock", timeout=-1):
-        # Another process may have finished the build while we waited for the lock.
-        if not (final / MANIFEST_NAME).exists():
-            build_index_dir(corpus, final, backend=backend, extractor=extractor, builder=builder)
+    seen = _manifest_sum(final)
+    with BuildLock(final):
+        # Another process may have finished (or repaired) the build while we waited.
+        problem = cached_problem(final)
+        if damaged is not None and problem is None and _manifest_sum(final) == seen:
+            problem = damaged
+        if problem is None:
+            return final
+        if problem != "missing":
+            warnings.warn(
+                f"cached index {final} is damaged ({problem}); rebuilding it",
+                IndexCacheWarning,
+                stacklevel=3,
+            )
+        debug_pause("locked")
+        _build_locked(corpus, final, backend=backend, extractor=extractor, builder=builder)
     return final
+
+
+def _manifest_sum(directory: Path) -> str | None:
+    try:
+        return IndexManifest.read(directory).manifest_sha256
+    except IndexCorruptError:
+        return None
+
+
+def open_cached(
+    corpus: Corpus,
+    opener: Callable[[Path], T],
+    *,
+    backend: str,
+    extractor: str,
+    builder: IndexBuilder,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> T:
+    """Open the cached index for ``corpus``; an entry that fails to open is rebuilt once."""
+    directory = ensure_cached_index(
+        corpus, backend=backend, extractor=extractor, builder=builder, cache_dir=cache_dir
+    )
+    try:
+        return opener(directory)
+    except IndexCorruptError as exc:
+        directory = ensure_cached_index(
+            corpus,
+            backend=backend,
+            extractor=extractor,
+            builder=builder,
+            cache_dir=cache_dir,
+            damaged=exc.problem,
+        )
+        return opener(directory)

@@ -8,6 +8,7 @@ from itertools import islice
 
 from medr3_env.corpora.records import Corpus, Document
 from medr3_env.entities import EntityExtractor, SentenceEntities
+from medr3_env.search.integrity import debug_pause
 from medr3_env.search.progress import progress_bar
 
 
@@ -23,3 +24,4 @@ def annotated_batches(
             entities = extractor.extract_sentences((d.content for d in batch), batch_size)
             yield list(zip(batch, entities, strict=True))
             advance(len(batch))
+            debug_pause("indexing")

@@ -1,11 +1,14 @@
-"""A rich progress bar with a docs/s rate, shown only on an interactive terminal unless forced."""
+"""Build progress on stderr: a rich bar (docs/s, ETA) on a terminal, or, for batch jobs whose
+stderr is a log file, one plain line every ``interval`` seconds."""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,8 +17,11 @@ from rich.progress import (
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.text import Text
+
+LOG_INTERVAL_S = 30.0
 
 
 class _RateColumn(ProgressColumn):
@@ -24,20 +30,62 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} docs/s" if speed else "", style="progress.data.speed")
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def progress_line(description: str, done: int, total: int | None, elapsed: float) -> str:
+    """``indexing X: 1,200,000/10,000,000 docs (12%), 8,400 docs/s, elapsed 0:02:23, ETA 0:17:27``."""
+    rate = done / elapsed if elapsed > 0 else 0.0
+    parts = [f"{description}: {done:,}" + (f"/{total:,}" if total else "") + " docs"]
+    if total:
+        parts[0] += f" ({100 * done / total:.0f}%)"
+    parts.append(f"{rate:,.0f} docs/s")
+    parts.append(f"elapsed {_clock(elapsed)}")
+    if total and rate > 0:
+        parts.append(f"ETA {_clock(max(total - done, 0) / rate)}")
+    return ", ".join(parts)
+
+
 @contextmanager
 def progress_bar(
-    description: str, *, total: int | None, enabled: bool | None = None
+    description: str,
+    *,
+    total: int | None,
+    enabled: bool | None = None,
+    interval: float = LOG_INTERVAL_S,
 ) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``; draws a bar on stderr when ``enabled`` (default: stderr is a TTY)."""
+    """Yield ``advance(n)``. ``enabled=None``: a bar when stderr is a terminal, nothing otherwise;
+    ``True``: a bar on a terminal, else a plain progress line every ``interval`` seconds."""
+    interactive = sys.stderr.isatty()
     if enabled is None:
-        enabled = sys.stderr.isatty()
+        enabled = interactive
     if not enabled:
         yield lambda n: None
+        return
+    if not interactive:
+        started = last = time.monotonic()
+        done = 0
+
+        def log(n: int) -> None:
+            nonlocal done, last
+            done += n
+            now = time.monotonic()
+            if now - last >= interval:
+                last = now
+                print(progress_line(description, done, total, now - started), file=sys.stderr)
+
+        yield log
+        print(progress_line(description, done, total, time.monotonic() - started), file=sys.stderr)
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     if total:
         columns.append(TaskProgressColumn())
     columns += [_RateColumn(), TimeElapsedColumn()]
-    with Progress(*columns, transient=False) as bar:
+    if total:
+        columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
