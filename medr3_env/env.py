@@ -3,6 +3,7 @@ parses one model turn, acts on it, renders feedback and scores it with the rewar
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from medr3_env.observations import (
     render_search,
     system_prompt,
 )
+from medr3_env.rewards.answer import is_correct
 from medr3_env.rewards.composer import RewardComposer, StepRewards
 from medr3_env.rewards.context import EpisodeContext, Turn
 from medr3_env.search import Searcher, build_searcher
@@ -28,6 +30,7 @@ from medr3_env.search.base import Hit, IndexedDocument
 from medr3_env.spaces import UnicodeText
 
 MAX_OBSERVATION_CHARS = 1_000_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _SEARCHERS: dict[tuple, Searcher] = {}
 _SEARCHERS_LOCK = threading.Lock()
@@ -213,6 +216,10 @@ class MedR3Env(gym.Env[str, str]):
         if isinstance(action, bytes):
             action = action.decode("utf-8", errors="replace")
         text = action if isinstance(action, str) else ""
+        if not text.isascii():
+            # A lone surrogate cannot be encoded (JSON logs, tokenizers, HTTP): the turn keeps a
+            # replacement character in its place, as a bytes turn would.
+            text = _SURROGATE.sub("\ufffd", text)
         turn_index = len(self._turns) + 1
         turn, feedback = self._act(turn_index, text)
         self._prefetched = None
@@ -363,7 +370,5 @@ class MedR3Env(gym.Env[str, str]):
             info["reward_errors"] = dict(scored.errors)
         if self._done:
             info["final_answer"] = context.final_answer
-            info["correct"] = (
-                context.final_answer is not None and self._term_totals.get("answer", 0.0) >= 1.0
-            )
+            info["correct"] = is_correct(context)
         return info
