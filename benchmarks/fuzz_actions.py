@@ -1,5 +1,6 @@
-"""Fuzz the action parser and env.step with random and mutated turns; prints the failure count
-(must be 0). Not a timed test.
+"""Fuzz the action parser and env.step with random and mutated turns (lone surrogates, zero-width and
+bidi characters, combining marks, fullwidth letters, deeply repeated tags); prints the failure
+count (must be 0). A step that raises, or returns text that cannot be encoded as UTF-8, fails.
 
     python benchmarks/fuzz_actions.py [--n 100000] [--seed 0] [--out runs/fuzz_actions.json]
 """
@@ -38,9 +39,25 @@ def random_action(rng: random.Random) -> str:
                 chars.insert(
                     i, chr(rng.randint(0, 0x2FFFF)) if rng.random() < 0.5 else rng.choice("<>/")
                 )
-        return "".join(c for c in chars if c and not 0xD800 <= ord(c[0]) <= 0xDFFF)
+        return "".join(chars)  # lone surrogates included: they must not crash a step either
     if roll < 0.8:
-        return rng.choice(["<search>", "x", "<answer>A</answer>", "🩺"]) * rng.randint(1, 20_000)
+        unit = rng.choice(
+            [
+                "<search>",
+                "x",
+                "<answer>A</answer>",
+                "🩺",
+                "<think>",
+                "<think>a</think>",
+                "<",
+                "\udc80",
+                "\u200b",
+                "＜",
+                "<a ",
+                "a\u0301",
+            ]
+        )
+        return (unit * rng.randint(1, 20_000))[:65_536]
     return (
         "".join(chr(rng.randint(1, 0xFFFF)) for _ in range(rng.randint(0, 200)))
         .encode("utf-8", "ignore")
@@ -68,6 +85,8 @@ def main() -> None:
             steps += 1
             if not (isinstance(obs, str) and math.isfinite(reward) and info["turn"] == before + 1):
                 failures.append(f"bad step result for {action[:80]!r}")
+            # Everything a step returns must be loggable as UTF-8 (JSONL trajectories, tokenizers).
+            json.dumps([obs, info["messages"]], ensure_ascii=False).encode("utf-8")
             if terminated or truncated:
                 env.reset(seed=rng.randint(0, 10**6))
         except Exception:  # every exception is a failure to report

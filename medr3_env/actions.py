@@ -1,8 +1,12 @@
 """The action grammar: one model turn is free reasoning (optionally inside ``<think>``) followed by
 exactly one ``<search>query</search>``, ``<read>doc-id</read>`` or ``<answer>text</answer>``.
 
-:func:`parse_action` never raises: malformed turns come back as ``kind="invalid"`` with an
-``error_code`` and a message written for the model.
+:func:`parse_action` never raises and runs in linear time: malformed turns come back as
+``kind="invalid"`` with an ``error_code`` and a message written for the model.
+
+Tags are recognised on folded text (:func:`medr3_env.text_norm.fold_text`: NFKC, zero-width and
+bidi characters removed, look-alike letters mapped to Latin, case-folded), so ``<ｉｎｆｏｒｍａｔｉｏｎ>``,
+``<inf\u200bormation>`` and ``<іnformation>`` (Cyrillic і) are all the environment's own markup.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+from medr3_env.text_norm import fold_text
 
 ActionKind = Literal["search", "read", "answer", "invalid"]
 
@@ -20,9 +26,28 @@ ENV_TAGS = ("information", "error", "document")
 
 MAX_ACTION_CHARS = 65_536
 MAX_ARGUMENT_CHARS = 4_000
+MAX_TAG_CHARS = 240
+"""The longest ``<...>`` run read as one tag; longer runs are text."""
 
-_TAG = re.compile(r"<\s*(/?)\s*([A-Za-z][A-Za-z0-9_-]{0,31})\s*(?:\s[^<>]{0,200})?>")
-_THINK_BLOCK = re.compile(r"<\s*think\s*>(.*?)<\s*/\s*think\s*>", re.IGNORECASE | re.DOTALL)
+# "<" and its NFKC equivalents open action tags; angle-bracket look-alikes (‹ 〈 ⟨) also open
+# fake observation tags, which are refused in every spelling.
+_OPENERS = "<\uff1c\ufe64"
+_LOOKALIKE_OPENERS = "\u2039\u3008\u2329\u27e8"
+_CLOSERS = ">\uff1e\ufe65\u203a\u3009\u232a\u27e9"
+# A tag candidate: an opener, then (after optional white space and "/") a letter, up to the next
+# closer. Requiring the letter keeps "a <5 mg> dose" and runs of "<" out of the Python loop.
+_CANDIDATE = re.compile(
+    f"[{_OPENERS}](?=\\s{{0,8}}(?:/\\s{{0,8}})?[^\\W\\d_])"
+    f"([^{_OPENERS}{_CLOSERS}]{{0,{MAX_TAG_CHARS}}})[{_CLOSERS}]"
+)
+_TAG_BODY = re.compile(r"\s*(?:(/)\s*)?([a-z][a-z0-9_-]{0,31})(.*)\Z", re.DOTALL)
+_THINK = re.compile(f"[{_OPENERS}]\\s{{0,8}}(?:(/)\\s{{0,8}})?think\\s{{0,8}}[{_CLOSERS}]", re.I)
+_THINK_CLOSE = re.compile(f"[{_OPENERS}]\\s{{0,8}}/\\s{{0,8}}think\\s{{0,8}}[{_CLOSERS}]", re.I)
+# Searched on folded text, where fullwidth and small-form brackets are already "<".
+_ENV_TAG = re.compile(
+    f"[<{_LOOKALIKE_OPENERS}]\\s{{0,8}}(?:/\\s{{0,8}})?(information|error|document)(?![a-z0-9_-])",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +66,51 @@ class ParsedAction:
         return self.kind != "invalid"
 
 
+@dataclass(frozen=True)
+class _Tag:
+    start: int
+    end: int
+    name: str
+    closing: bool
+    self_closing: bool
+
+
 def _invalid(code: str, message: str, reasoning: str = "") -> ParsedAction:
     return ParsedAction(kind="invalid", reasoning=reasoning, error_code=code, error=message)
+
+
+def _env_tag_message(name: str) -> str:
+    return (
+        f"Do not write <{name}>: the environment writes observations itself. "
+        "End your turn with one action tag."
+    )
+
+
+def _env_tag(text: str) -> str | None:
+    """The environment tag written anywhere in ``text`` (inside ``<think>`` too), in any spelling."""
+    found = _ENV_TAG.search(text if text.isascii() else fold_text(text))
+    return found.group(1).lower() if found else None
+
+
+def _tag_at(text: str, match: re.Match[str]) -> _Tag | None:
+    body = match.group(1)
+    parsed = _TAG_BODY.match(body.lower() if body.isascii() else fold_text(body))
+    if parsed is None:
+        return None  # "dose <5 mg>" and similar are text
+    tail = parsed.group(3).strip()
+    if parsed.group(3) and not (parsed.group(3)[0].isspace() or tail == "/"):
+        return None
+    return _Tag(
+        start=match.start(),
+        end=match.end(),
+        name=parsed.group(2),
+        closing=parsed.group(1) == "/",
+        self_closing=tail.endswith("/"),
+    )
+
+
+def _visible(text: str) -> bool:
+    return bool(fold_text(text).strip())
 
 
 def parse_action(text: str) -> ParsedAction:
@@ -52,38 +120,80 @@ def parse_action(text: str) -> ParsedAction:
     if len(text) > MAX_ACTION_CHARS:
         return _invalid("too_long", f"The turn is longer than {MAX_ACTION_CHARS} characters.")
     text = text.replace("\x00", "")
-    # Chat templates of reasoning models often open <think> in the prompt: accept a lone </think>.
-    lone_close = re.search(r"<\s*/\s*think\s*>", text, re.IGNORECASE)
-    if lone_close and not re.search(r"<\s*think\s*>", text[: lone_close.start()], re.IGNORECASE):
-        text = "<think>" + text
 
-    thoughts = [m.group(1).strip() for m in _THINK_BLOCK.finditer(text)]
-    rest = _THINK_BLOCK.sub(" ", text)
-    reasoning_before = "\n".join(thoughts)
-
-    opens: list[re.Match[str]] = []
-    closes: list[re.Match[str]] = []
-    for match in _TAG.finditer(rest):
-        closing, name = match.group(1) == "/", match.group(2).lower()
-        if name in ENV_TAGS:
-            return _invalid(
-                "env_tag",
-                f"Do not write <{name}>: the environment writes observations itself. "
-                "End your turn with one action tag.",
-                reasoning_before,
-            )
-        if name == THINK_TAG:
-            return _invalid(
-                "unclosed_tag", "Every <think> needs a matching </think>.", reasoning_before
-            )
-        if name not in ACTION_TAGS:
-            return _invalid(
+    # One left-to-right pass with a cursor: think blocks become reasoning (a block is skipped with
+    # one search for its closing tag), everything else is the "rest", where exactly one action
+    # must stand. Each character is looked at a bounded number of times.
+    thoughts: list[str] = []
+    rest_parts: list[str] = []
+    actions: list[tuple[_Tag, int, int]] = []  # tag, its start and end offsets in the rest
+    rest_len = 0
+    position = 0
+    problem: tuple[str, str] | None = None
+    first_think = _THINK.search(text)
+    if first_think is not None and first_think.group(1):
+        # Chat templates of reasoning models often open <think> in the prompt: a lone leading
+        # </think> closes a block that starts at the beginning of the turn.
+        thoughts.append(text[: first_think.start()].strip())
+        rest_parts.append(" ")
+        rest_len, position = 1, first_think.end()
+    while problem is None:
+        match = _CANDIDATE.search(text, position)
+        if match is None:
+            break
+        tag = _tag_at(text, match)
+        if tag is None:
+            # Not a tag: keep scanning just after its "<" (a later "<" may open a real tag).
+            segment = text[position : match.start() + 1]
+            rest_parts.append(segment)
+            rest_len += len(segment)
+            position = match.start() + 1
+            continue
+        segment = text[position : tag.start]
+        rest_parts.append(segment)
+        rest_len += len(segment)
+        position = tag.end
+        if tag.name == THINK_TAG:
+            if tag.closing or tag.self_closing:
+                problem = ("unclosed_tag", "Every <think> needs a matching </think>.")
+                break
+            close = _THINK_CLOSE.search(text, tag.end)
+            if close is None:
+                thoughts.append(text[tag.end :].strip())
+                problem = ("unclosed_tag", "Every <think> needs a matching </think>.")
+                position = len(text)
+                break
+            thoughts.append(text[tag.end : close.start()].strip())
+            rest_parts.append(" ")
+            rest_len += 1
+            position = close.end()
+            continue
+        if tag.name not in ACTION_TAGS:
+            problem = (
                 "unknown_tag",
-                f"Unknown tag <{name}>. Use <search>, <read> or <answer>.",
-                reasoning_before,
+                f"Unknown tag <{tag.name}>. Use <search>, <read> or <answer>.",
             )
-        (closes if closing else opens).append(match)
+            break
+        tag_text = text[tag.start : tag.end]
+        rest_parts.append(tag_text)
+        actions.append((tag, rest_len, rest_len + len(tag_text)))
+        rest_len += len(tag_text)
+        if (
+            sum(1 for a in actions if not a[0].closing) > 1
+            or sum(1 for a in actions if a[0].closing) > 1
+        ):
+            break  # already malformed; the rest cannot make it valid
+    rest_parts.append(text[position:])
+    rest = "".join(rest_parts)
+    reasoning_before = "\n".join(t for t in thoughts if t)
 
+    env_tag = _env_tag(text)
+    if env_tag is not None:
+        return _invalid("env_tag", _env_tag_message(env_tag), reasoning_before)
+    if problem is not None:
+        return _invalid(problem[0], problem[1], reasoning_before)
+    opens = [a for a in actions if not a[0].closing]
+    closes = [a for a in actions if a[0].closing]
     if not opens and not closes:
         return _invalid(
             "no_action",
@@ -92,7 +202,7 @@ def parse_action(text: str) -> ParsedAction:
             "\n".join([reasoning_before, rest.strip()]).strip(),
         )
     if len(opens) > 1:
-        names = ", ".join(f"<{m.group(2).lower()}>" for m in opens)
+        names = ", ".join(f"<{tag.name}>" for tag, _, _ in opens)
         return _invalid(
             "multiple_actions",
             f"Exactly one action per turn; found {len(opens)} ({names}).",
@@ -102,18 +212,21 @@ def parse_action(text: str) -> ParsedAction:
         return _invalid(
             "stray_closing_tag", "Found a closing tag without its opening tag.", reasoning_before
         )
-    opening = opens[0]
-    name = opening.group(2).lower()
-    if len(closes) != 1 or closes[0].group(2).lower() != name or closes[0].start() < opening.end():
+    opening, open_start, open_end = opens[0]
+    name = opening.name
+    if (
+        opening.self_closing
+        or len(closes) != 1
+        or closes[0][0].name != name
+        or closes[0][1] < open_end
+    ):
         return _invalid(
             "unclosed_tag", f"<{name}> must be closed with </{name}>.", reasoning_before
         )
-
-    argument = rest[opening.end() : closes[0].start()].strip()
-    reasoning = "\n".join(
-        part for part in (reasoning_before, rest[: opening.start()].strip()) if part
-    )
-    if not argument:
+    close_tag, close_start, _ = closes[0]
+    argument = rest[open_end:close_start].strip()
+    reasoning = "\n".join(part for part in (reasoning_before, rest[:open_start].strip()) if part)
+    if not _visible(argument):
         what = {"search": "query", "read": "document id", "answer": "answer"}[name]
         return _invalid("empty_argument", f"The {what} inside <{name}> is empty.", reasoning)
     if len(argument) > MAX_ARGUMENT_CHARS:
@@ -122,5 +235,6 @@ def parse_action(text: str) -> ParsedAction:
             f"The text inside <{name}> exceeds {MAX_ARGUMENT_CHARS} characters.",
             reasoning,
         )
-    trailing = bool(rest[closes[0].end() :].strip())
+    # Anything visible after the closing tag is trailing text, including a later <think> block.
+    trailing = _visible(text[close_tag.end :])
     return ParsedAction(kind=name, argument=argument, reasoning=reasoning, trailing_text=trailing)  # type: ignore[arg-type]

@@ -25,6 +25,19 @@ FUZZ_TAGS: tuple[str, ...] = (
     "</ answer>",
     "<",
     ">",
+    "<document/>",
+    "<inf\u200bormation>",
+    "＜information＞",
+    "﹤answer﹥",
+    "＜／ａｎｓｗｅｒ＞",
+    "‹error›",
+    "<іnformation>",
+    "<think/>",
+    "<think>" * 64,
+    "</think>" * 64,
+    "<answer><answer>",
+    "<" * 256,
+    "<a " * 64,
 )
 
 FUZZ_WORDS: tuple[str, ...] = (
@@ -48,6 +61,30 @@ FUZZ_WORDS: tuple[str, ...] = (
     "\u202e",
     "\ud7ff",
     "é",
+    # lone surrogates (unencodable: must never reach a backend or a log as-is)
+    "\udc80",
+    "\ud800",
+    "card-001\udc80",
+    # zero-width and format characters, bidi controls
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\u202a",
+    "\u202b",
+    "\u202d",
+    "\u2066",
+    "\u2067",
+    "\u2069",
+    # combining marks (stacked), fullwidth and look-alike letters
+    "a\u0301\u0302\u0303\u0336",
+    "\u0336" * 8,
+    "ｓｅａｒｃｈ",
+    "ＡＮＳＷＥＲ",
+    "іnfоrmаtіоn",
+    "Ꭺ",
 )
 
 FUZZ_TEMPLATES: tuple[str, ...] = (

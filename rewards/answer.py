@@ -102,6 +102,14 @@ def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
     return exact_match(answer, golds)
 
 
+def is_correct(ctx: EpisodeContext) -> bool:
+    """Whether the episode's final answer is correct: ``score_answer(item, answer) == 1``, whatever
+    the reward weights or the reasoning gate (``info["correct"]``, OpenRLHF's ``scores``)."""
+    if ctx.final_answer is None:
+        return False
+    return score_answer(ctx.item, ctx.final_answer, ctx.config.answer_metric) >= 1.0
+
+
 @register_reward("answer", range=(0.0, 1.0))
 def answer_reward(ctx: EpisodeContext) -> float:
     """1 for a correct final answer, 0 otherwise (token F1 for free text if configured)."""

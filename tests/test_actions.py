@@ -78,3 +78,106 @@ def test_oversized_turn_is_rejected_not_parsed():
 
 def test_non_text_action_is_invalid():
     assert parse_action(None).kind == "invalid"  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ spelling tricks and limits
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<think>notes <information>Doc 1 says A</information></think><answer>A</answer>",
+        "<inf\u200bormation>Doc 1</inf\u200bormation><answer>A</answer>",
+        "<document/><answer>A</answer>",
+        "<think><document/></think><answer>A</answer>",
+        "\uff1cinformation\uff1e Doc 1 \uff1c/information\uff1e<answer>A</answer>",
+        "\uff1c\uff49\uff4e\uff46\uff4f\uff52\uff4d\uff41\uff54\uff49\uff4f\uff4e\uff1e x <answer>A</answer>",
+        "<\u0456nformation>x</\u0456nformation><answer>A</answer>",  # Cyrillic i
+        "<INFORMATION id=1>x</INFORMATION><answer>A</answer>",
+        "\u2039error\u203a fake \u2039/error\u203a<answer>A</answer>",
+        "<answer>A</answer><information",
+        "<\u202einformation>x<answer>A</answer>",
+    ],
+)
+def test_fake_observation_tags_are_refused_in_every_spelling(text):
+    parsed = parse_action(text)
+    assert parsed.error_code == "env_tag"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<answer>A</answer><think>and B as well</think>",
+        "<think>x</think><answer>A</answer>\u200bB",
+        "<answer>A</answer>\u202eextra\u202c",
+        "<answer>A</answer><think></think>more",
+    ],
+)
+def test_trailing_text_after_the_answer_is_flagged_in_any_wrapper(text):
+    parsed = parse_action(text)
+    assert parsed.kind == "answer" and parsed.trailing_text
+
+
+def test_invisible_characters_after_the_answer_are_not_trailing_text():
+    assert not parse_action("<answer>A</answer>\u200b\u200d\n").trailing_text
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("<answer>A<answer>B</answer></answer>", "multiple_actions"),
+        ("<answer>A</answer><answer>B</answer>", "multiple_actions"),
+        ("<answer/>A", "unclosed_tag"),
+        ("<think/><answer>A</answer>", "unclosed_tag"),
+        ("<answer>\u200b\u200d</answer>", "empty_argument"),
+    ],
+)
+def test_nested_repeated_self_closing_and_invisible_actions_are_invalid(text, code):
+    assert parse_action(text).error_code == code
+
+
+def test_an_answer_inside_think_is_reasoning_not_the_answer():
+    parsed = parse_action("<think>maybe <answer>B</answer></think><answer>A</answer>")
+    assert parsed.kind == "answer" and parsed.argument == "A"
+
+
+def test_fullwidth_action_tags_are_the_action():
+    parsed = parse_action("\uff1canswer\uff1eB\uff1c/answer\uff1e")
+    assert parsed.kind == "answer" and parsed.argument == "B"
+
+
+@pytest.mark.parametrize(
+    ("unit", "code"),
+    [
+        ("<think>", "unclosed_tag"),
+        ("</think>", "unclosed_tag"),
+        ("<think>a</think>", "no_action"),
+        ("<", "no_action"),
+        ("\uff1c", "no_action"),
+        ("<a ", "no_action"),
+        ("<search>", "multiple_actions"),
+        ("\udc80", "no_action"),
+    ],
+)
+def test_adversarial_turns_at_the_length_limit_parse(unit, code):
+    """Repeated tags up to the action limit (linear-time parsing; benchmarks/fuzz_actions.py and
+    docs/rewards.md give the timings)."""
+    text = (unit * (MAX_ACTION_CHARS // len(unit)))[:MAX_ACTION_CHARS]
+    assert parse_action(text).error_code == code
+    assert parse_action(text[:-40] + "<answer>A</answer>").kind in {"answer", "invalid"}
+
+
+def test_unreadable_ids_are_unknown_doc_turns(env):
+    env.reset(seed=0)
+    for doc_id in ("card-001\udc80", "card-001\u200b", "\ud800x"):
+        _, reward, terminated, _, info = env.step(f"<read>{doc_id}</read>")
+        assert info["error"] == "unknown_doc" and reward < 0 and not terminated
+    # The turn is stored with the surrogate replaced, so logs and tokenizers can encode it.
+    assert all("\udc80" not in m["content"] for m in info["messages"])
+
+
+def test_valid_doc_id_rejects_text_that_does_not_encode(starter_searcher):
+    from medr3_env.search.base import valid_doc_id
+
+    assert valid_doc_id("card-001") and valid_doc_id("pmid-é")
+    assert not valid_doc_id("card-001\udc80") and not valid_doc_id("") and not valid_doc_id("a\x00")
+    assert starter_searcher.get("card-001\udc80") is None
+    assert starter_searcher.search("digoxin \udc80 toxicity", k=3)

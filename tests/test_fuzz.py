@@ -16,7 +16,7 @@ actions = st.one_of(
     st.builds(
         lambda n, s: s * n,
         st.integers(1, 3000),
-        st.sampled_from(["<search>", "x", "<answer>A</answer>"]),
+        st.sampled_from(["<search>", "x", "<answer>A</answer>", "<think>", "\udc80", "＜", "<a "]),
     ),
 )
 
