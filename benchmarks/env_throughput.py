@@ -1,27 +1,46 @@
-"""Environment steps per second: search → read → answer episodes on the starter set with every
-reward term on (joint stage), per backend, for a plain env, ``gymnasium.make_vec`` and through
-the retrieval server. Prints a table and writes JSON.
+"""Environment steps per second on real-length documents: search → read → answer episodes with
+every reward term on, a unique query every search, result caches off, one core. Prints a table and
+a per-stage breakdown of a step, and writes JSON.
 
-    python benchmarks/env_throughput.py [--seconds 5] [--backends whoosh,tantivy,remote]
-        [--out benchmarks/results/env_throughput.json]
+    python benchmarks/env_throughput.py [--sizes 10000,100000] [--backends tantivy,whoosh]
+        [--pubmedqa PATH] [--seconds 5] [--whoosh-max-docs 100000] [--memory-sizes 100000]
+        [--extractor auto] [--out benchmarks/results/env_throughput.json]
 
-The measuring process is pinned to one core (``sched_setaffinity``); ``remote`` runs
-``medr3 serve --backend tantivy`` in a child process pinned to another core when there is one.
-``vec-async x2`` runs two worker processes (two cores), so it is reported but is not one-core.
-Result caches stay on, as in training: the starter set has 224 questions, so repeated episodes
-repeat queries (the "uncached" rows clear the caches before every search to show the cost).
+Corpora: PubMedQA's 1,000 labelled abstracts (``../shared/data/pubmedqa/ori_pqal.json``; the row
+is skipped, and says so, when the file is absent) with its own questions, and seeded synthetic
+corpora shaped like PubMedQA abstracts (``synthetic_corpus.py``) with questions built from target
+documents. ``--sizes 1000000`` adds the million-document corpus (a tantivy build with the lexicon
+extractor takes about 20 minutes on one core, extraction being most of it).
+
+Each episode searches with the question plus, after the first pass over the questions, words of
+its gold document, so no query repeats; the answer turn carries about 80 words of reasoning that
+copies the first hit's snippet (what a policy sees), so the evidence term's copy check has work.
+The measuring process is pinned to one core (``sched_setaffinity``). Columns:
+
+* ``steps/s``: one env, hit cache off (every search reaches the engine);
+* ``cached``: hit cache on, every search a repeat of an earlier one (an upper bound);
+* ``vec x8``: ``gymnasium.make_vec("MedR3-v0", num_envs=8)``, hit cache off, searches batched;
+* ``p50 ms`` / ``raw ms``: one ``search`` call with the cache off, next to the same query through
+  the tantivy library alone on the same index (``search_latency.RawTantivy``), interleaved;
+* ``env KiB`` / ``searcher MiB``: resident memory per environment and of the shared searcher
+  (measured in a child process, for ``--memory-sizes``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-import socket
+import re
+import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -29,149 +48,532 @@ from rich.console import Console
 from rich.table import Table
 
 import medr3_env  # noqa: F401  (registers the MedR3 ids)
+from medr3_env.corpora.records import QAItem, QuestionSet
+from medr3_env.corpora.specs import load_questions
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_corpus import CHUNK, _chunk_documents, synthetic_corpus  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "env_throughput.json"
+DEFAULT_PUBMEDQA = Path(__file__).resolve().parents[2] / "shared/data/pubmedqa/ori_pqal.json"
+_WORD = re.compile(r"[a-z]{4,}")
+console = Console(stderr=True)
+
+# Reasoning text of the answer turn (about 80 words with the copied snippet).
+_REASONING = (
+    "The question is about {a} and {b}. The first passage is the most relevant one; it states: "
+    "{copied} That finding bears directly on {a}, and the remaining results on {c} point the same "
+    "way, with no contradicting evidence in the other passages, so the answer follows."
+)
 
 
-def _turn(phase: int, question: str, retrieved: list[str]) -> str:
-    if phase == 0:
-        return f"<think>Look it up.</think><search>{question}</search>"
-    if phase == 1 and retrieved:
-        return f"<read>{retrieved[0]}</read>"
-    return "<think>The passage answers it directly.</think><answer>A</answer>"
+# ------------------------------------------------------------------ workloads
+@dataclasses.dataclass
+class Workload:
+    """A corpus with its questions and, per question, words of its gold document (query variants)."""
+
+    name: str
+    docs: int
+    questions: QuestionSet
+    words: dict[str, list[str]]
+    note: str = ""
+
+    def query(self, item: QAItem, round_: int) -> str:
+        """The search text of ``item`` in pass ``round_`` over the questions (unique per pass)."""
+        if round_ == 0:
+            return item.question
+        words = self.words[item.id]
+        picked = [words[(round_ * 7 + j * 3) % len(words)] for j in range(2)]
+        return f"{item.question} {' '.join(picked)} {round_}"
 
 
-def run_env(env, seconds: float, uncached: bool) -> tuple[int, float]:
-    """Steps and elapsed seconds for back-to-back episodes on one env."""
-    searcher = env.unwrapped.searcher
-    steps, started = 0, time.perf_counter()
-    _, info = env.reset(seed=0)
-    question, phase, retrieved = info["question"], 0, []
-    while time.perf_counter() - started < seconds:
-        if uncached:
-            searcher._cache = type(searcher._cache)(0)
-        _, _, terminated, truncated, info = env.step(_turn(phase, question, retrieved))
+def pubmedqa_workload(path: Path) -> Workload:
+    questions = load_questions(f"pubmedqa:{path}")
+    words = {doc.id: _WORD.findall(doc.content.lower()) or ["study"] for doc in questions.corpus}
+    by_item = {item.id: words[item.evidence_ids[0]] for item in questions}
+    return Workload("pubmedqa", len(questions), questions, by_item)
+
+
+_TEMPLATES = (
+    "What is the effect of {} on {} in patients with {}?",
+    "Is {} associated with {} after {}?",
+    "Does {} reduce {} in {}?",
+)
+
+
+def synthetic_workload(size: int, n_questions: int = 3_000, seed: int = 7) -> Workload:
+    """Questions built from documents of a few random chunks (chunks are regenerated, not stored)."""
+    rng = np.random.default_rng(seed)
+    n_chunks = (size + CHUNK - 1) // CHUNK
+    chunks = rng.choice(n_chunks, size=min(n_chunks, 30), replace=False)
+    per_chunk = -(-n_questions // len(chunks))
+    items, words = [], {}
+    for chunk in chunks:
+        docs = _chunk_documents(int(chunk), size, 0, 50_000)
+        for position in rng.choice(len(docs), size=min(per_chunk, len(docs)), replace=False):
+            doc = docs[int(position)]
+            vocab = _WORD.findall(f"{doc.title} {doc.content}".lower()) or ["study"]
+            picked = [vocab[int(i)] for i in rng.choice(len(vocab), size=9)]
+            template = _TEMPLATES[len(items) % len(_TEMPLATES)]
+            question = template.format(*picked[:3]) + " " + " ".join(picked[3:])
+            item_id = f"synq-{len(items):05d}"
+            items.append(
+                QAItem(
+                    id=item_id,
+                    question=question,
+                    answer_type="free",
+                    answer=picked[0],
+                    evidence_ids=(doc.id,),
+                )
+            )
+            words[item_id] = vocab
+    questions = QuestionSet(f"synthetic-{size}-questions", items, synthetic_corpus(size))
+    return Workload(f"synthetic-{size}", size, questions, words)
+
+
+# ------------------------------------------------------------------ episodes
+def _copied_snippet(observation: str) -> str:
+    lines = observation.splitlines()
+    return lines[2] if len(lines) > 2 and lines[1].startswith("Doc 1 ") else "nothing useful."
+
+
+def episode(env, workload: Workload, item: QAItem, round_: int) -> int:
+    """One search → read → answer episode; returns the number of steps taken."""
+    env.reset(options={"item_id": item.id})
+    words = workload.words[item.id]
+    query = workload.query(item, round_)
+    observation, _, _, _, info = env.step(
+        f"<think>I need evidence about {words[0]} and {words[-1]}.</think><search>{query}</search>"
+    )
+    steps = 1
+    if info["retrieved_ids"]:
+        env.step(f"<think>Doc 1 looks relevant.</think><read>{info['retrieved_ids'][0]}</read>")
         steps += 1
-        retrieved = info["retrieved_ids"] or retrieved
-        phase += 1
-        if terminated or truncated:
-            _, info = env.reset()
-            question, phase, retrieved = info["question"], 0, []
-    return steps, time.perf_counter() - started
+    reasoning = _REASONING.format(
+        a=words[0], b=words[len(words) // 2], c=words[-1], copied=_copied_snippet(observation)
+    )
+    env.step(f"<think>{reasoning}</think><answer>{item.answer}</answer>")
+    return steps + 1
 
 
-def run_vector(envs, seconds: float) -> tuple[int, float]:
-    """Steps (sub-env steps, autoreset steps excluded) and seconds for a vector env."""
+def run_episodes(
+    env, workload: Workload, seconds: float, start: int = 0, limit: int | None = None
+) -> tuple[int, float, int]:
+    """Back-to-back episodes over the questions in order for ``seconds`` (or ``limit`` episodes)."""
+    items = workload.questions.items
+    steps, number, started = 0, start, time.perf_counter()
+    while time.perf_counter() - started < seconds and (limit is None or number - start < limit):
+        steps += episode(env, workload, items[number % len(items)], number // len(items))
+        number += 1
+    return steps, time.perf_counter() - started, number
+
+
+def run_vector(envs, workload: Workload, seconds: float, start: int) -> tuple[int, float]:
+    """Sub-env steps per second for a vector env (autoreset steps excluded), unique queries."""
     n = envs.num_envs
-    steps, started = 0, time.perf_counter()
     _, infos = envs.reset(seed=0)
-    questions = list(infos["question"])
-    phase = [0] * n
-    retrieved: list[list[str]] = [[] for _ in range(n)]
-    while time.perf_counter() - started < seconds:
-        actions = [
-            "<answer>A</answer>" if phase[i] == 3 else _turn(phase[i], questions[i], retrieved[i])
-            for i in range(n)
-        ]
+    items = {item.id: item for item in workload.questions}
+    current = list(infos["item_id"])
+    phase, retrieved, counter = [0] * n, [""] * n, start
+    rounds = [counter + i for i in range(n)]
+    steps, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        actions = []
+        for i in range(n):
+            item, words = items[current[i]], workload.words[current[i]]
+            if phase[i] == 0:
+                query = workload.query(item, 1 + rounds[i])
+                actions.append(f"<think>Look up {words[0]}.</think><search>{query}</search>")
+            elif phase[i] == 1 and retrieved[i]:
+                actions.append(f"<read>{retrieved[i]}</read>")
+            else:
+                reasoning = _REASONING.format(
+                    a=words[0], b=words[1 % len(words)], c=words[-1], copied=""
+                )
+                actions.append(f"<think>{reasoning}</think><answer>{item.answer}</answer>")
         _, _, terminated, truncated, infos = envs.step(tuple(actions))
         for i in range(n):
-            if phase[i] == 3:  # this call reset env i (autoreset); its info is the new question
-                questions[i], phase[i], retrieved[i] = infos["question"][i], 0, []
+            if phase[i] == 3:  # this call reset env i (next-step autoreset)
+                current[i], phase[i], retrieved[i] = infos["item_id"][i], 0, ""
+                counter += 1
+                rounds[i] = counter + n
                 continue
             steps += 1
             ids = infos["retrieved_ids"][i]
-            retrieved[i] = list(ids) if len(ids) else retrieved[i]
-            phase[i] = 3 if terminated[i] or truncated[i] else phase[i] + 1
-    return steps, time.perf_counter() - started
+            retrieved[i] = ids[0] if len(ids) else retrieved[i]
+            done = terminated[i] or truncated[i]
+            phase[i] = 3 if done else (2 if phase[i] == 1 or not retrieved[i] else 1)
+    return steps, time.perf_counter() - began
 
 
-def start_server(port: int) -> subprocess.Popen:
-    command = [sys.executable, "-c", "from medr3_env.cli import main; main()", "serve"]
-    command += ["--backend", "tantivy", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(process.pid, {1})
-    from medr3_env.search.remote_backend import RemoteSearcher
+# ------------------------------------------------------------------ per-stage breakdown
+class StageTimer:
+    """Exclusive wall time per labelled call (a call's time excludes timed calls inside it)."""
 
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            RemoteSearcher(f"http://127.0.0.1:{port}", retries=0).close()
-            return process
-        except ConnectionError:
-            time.sleep(0.3)
-    process.terminate()
-    raise SystemExit("the retrieval server did not start")
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._stack: list[float] = []
+
+    def wrap(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self._stack.append(0.0)
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - started
+                inner = self._stack.pop()
+                self.seconds[label] += elapsed - inner
+                self.calls[label] += 1
+                if self._stack:
+                    self._stack[-1] += elapsed
+
+        return timed
+
+    def patch(self, owner: Any, attribute: str, label: str) -> None:
+        if hasattr(owner, attribute):
+            setattr(owner, attribute, self.wrap(label, getattr(owner, attribute)))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# (module, attribute, label): the call sites the environment and backends use.
+SEARCH_STAGES = (
+    ("medr3_env.search.tantivy_backend", "best_sentence", "search: snippets"),
+    ("medr3_env.search.whoosh_backend", "best_sentence", "search: snippets"),
+    ("medr3_env.search.tantivy_backend", "snippet_for", "search: snippets"),
+    ("medr3_env.search.whoosh_backend", "snippet_for", "search: snippets"),
+)
+ENV_STAGES = (
+    ("medr3_env.env", "parse_action", "parse"),
+    ("medr3_env.env", "render_search", "render"),
+    ("medr3_env.env", "render_document", "render"),
+    ("medr3_env.env", "render_error", "render"),
+    ("medr3_env.rewards.evidence", "strip_copied_spans", "reward evidence: copy check"),
+)
+SEARCHER_STAGES = (
+    ("search", "search: engine + hits"),
+    ("plan", "search: plan"),
+    ("_engine", "search: engine"),
+    ("_hits", "search: hits"),
+    ("get", "read: get document"),
+)
 
 
-def measure_backend(backend: str, kwargs: dict, seconds: float) -> list[dict]:
-    rows = []
+def breakdown(workload: Workload, kwargs: dict, episodes: int, start: int) -> dict:
+    """Exclusive µs per env step of each stage, from an instrumented run of ``episodes``."""
+    import importlib
 
-    def add(mode: str, steps: int, elapsed: float) -> None:
-        rows.append(
-            {"backend": backend, "mode": mode, "steps": steps, "steps_per_s": steps / elapsed}
-        )
-        Console(stderr=True).print(f"{backend:8} {mode:16} {steps / elapsed:9,.0f} steps/s")
+    from medr3_env.entities import load_extractor
+    from medr3_env.search.hit_cache import HitCache
 
-    env = gym.make("MedR3-v0", **kwargs)
-    run_env(env, 1.0, False)  # warm up: builds/opens the index, fills the document caches
-    add("env", *run_env(env, seconds, False))
-    if hasattr(env.unwrapped.searcher, "_cache"):
-        add("env uncached", *run_env(env, seconds, True))
-    for n in (1, 8):
-        envs = gym.make_vec("MedR3-v0", num_envs=n, **kwargs)
-        add(f"vec-sync x{n}", *run_vector(envs, seconds))
-        envs.close()
+    timer = StageTimer()
+    saved: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, attribute: str, label: str) -> None:
+        if hasattr(owner, attribute):
+            saved.append((owner, attribute, getattr(owner, attribute)))
+            timer.patch(owner, attribute, label)
+
+    env = gym.make("MedR3-v0", questions=workload.questions, **kwargs)
+    base = env.unwrapped
+    base.searcher._cache = HitCache(0)
+    for module, attribute, label in (*SEARCH_STAGES, *ENV_STAGES):
+        patch(importlib.import_module(module), attribute, label)
+    for attribute, label in SEARCHER_STAGES:
+        if attribute in type(base.searcher).__dict__ or hasattr(type(base.searcher), attribute):
+            patch(base.searcher, attribute, label)
+    extractor = load_extractor(base.config.entity_extractor)
+    patch(extractor, "extract", "reward evidence: entity extraction")
+    patch(base, "_info", "info dict")
+    base.rewards.terms = [
+        dataclasses.replace(term, fn=timer.wrap(f"reward {term.name}", term.fn))
+        for term in base.rewards.terms
+    ]
+    step = timer.wrap("step (rest: context, bookkeeping)", base.step)
+    base.step = step
     try:
-        envs = gym.make_vec("MedR3-v0", num_envs=2, asynchronous=True, **kwargs)
-        add("vec-async x2", *run_vector(envs, seconds))
-        envs.close()
-    except Exception as exc:  # reported, not fatal: the other rows still stand
-        rows.append({"backend": backend, "mode": "vec-async x2", "error": repr(exc)[:300]})
-    return rows
+        steps, elapsed, _ = run_episodes(env, workload, 1e9, start=start, limit=episodes)
+    finally:
+        for owner, attribute, original in reversed(saved):
+            setattr(owner, attribute, original)
+        del base.step
+    per_step = {label: 1e6 * s / steps for label, s in timer.seconds.items()}
+    return {
+        "steps": steps,
+        "instrumented_us_per_step": 1e6 * elapsed / steps,
+        "us_per_step": dict(sorted(per_step.items(), key=lambda kv: -kv[1])),
+    }
+
+
+# ------------------------------------------------------------------ search latency
+def search_latency(searcher, workload: Workload, count: int, start: int) -> dict:
+    """p50/p99 of ``search`` with the cache off; for tantivy also raw tantivy, interleaved."""
+    from search_latency import RawTantivy
+
+    from medr3_env.search.hit_cache import HitCache
+
+    searcher._cache = HitCache(0)
+    raw = None
+    if searcher.manifest.backend == "tantivy":
+        raw = RawTantivy(searcher.directory)
+    items = workload.questions.items
+    ours, theirs = [], []
+    for number in range(start, start + count):
+        query = workload.query(items[number % len(items)], 1 + number // len(items))
+        began = time.perf_counter()
+        searcher.search(query, 5)
+        ours.append(time.perf_counter() - began)
+        if raw is not None:
+            began = time.perf_counter()
+            raw.search(query, 5)
+            theirs.append(time.perf_counter() - began)
+    out = {
+        "p50_ms": 1000 * statistics.median(ours),
+        "p99_ms": 1000 * sorted(ours)[int(0.99 * (len(ours) - 1))],
+    }
+    if theirs:
+        out["raw_tantivy_p50_ms"] = 1000 * statistics.median(theirs)
+        out["ratio_to_raw_p50"] = out["p50_ms"] / out["raw_tantivy_p50_ms"]
+    return out
+
+
+# ------------------------------------------------------------------ memory (child process)
+def _rss_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def child_memory(workload: Workload, kwargs: dict, n_envs: int) -> dict:
+    """RSS of the shared searcher (opened and warmed) and per additional environment."""
+    import gc
+
+    from medr3_env.search.hit_cache import HitCache
+
+    gc.collect()
+    before = _rss_kib()
+    env = gym.make("MedR3-v0", questions=workload.questions, **kwargs)
+    env.unwrapped.searcher._cache = HitCache(0)
+    run_episodes(env, workload, 1e9, limit=500)
+    gc.collect()
+    opened = _rss_kib()
+    envs = [gym.make("MedR3-v0", questions=workload.questions, **kwargs) for _ in range(n_envs)]
+    for number, extra in enumerate(envs):
+        run_episodes(extra, workload, 1e9, start=1_000 + number, limit=1)
+    gc.collect()
+    after = _rss_kib()
+    searchers = {id(e.unwrapped.searcher) for e in [env, *envs]}
+    return {
+        "searcher_mib": (opened - before) / 1024,
+        "env_kib": (after - opened) / n_envs,
+        "envs": n_envs + 1,
+        "distinct_searchers": len(searchers),
+    }
+
+
+def memory_in_child(args: argparse.Namespace, corpus: str, backend: str) -> dict:
+    command = [sys.executable, __file__, "--child-memory", corpus, "--backends", backend]
+    command += ["--extractor", args.extractor, "--pubmedqa", str(args.pubmedqa)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"memory_error": done.stderr[-500:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ driver
+def env_kwargs(backend: str, extractor: str) -> dict:
+    return {"backend": backend, "split": None, "entity_extractor": extractor}
+
+
+def measure(workload: Workload, backend: str, args: argparse.Namespace) -> dict:
+    from medr3_env.search.hit_cache import HitCache
+
+    kwargs = env_kwargs(backend, args.extractor)
+    row: dict[str, Any] = {"corpus": workload.name, "docs": workload.docs, "backend": backend}
+    console.print(f"[bold]{workload.name}[/] {backend}: opening (building on first use)…")
+    began = time.perf_counter()
+    env = gym.make("MedR3-v0", questions=workload.questions, **kwargs)
+    row["open_or_build_s"] = time.perf_counter() - began
+    searcher = env.unwrapped.searcher
+    row["doc_chars_mean"] = workload_doc_chars(searcher, workload)
+    run_episodes(env, workload, 1e9, limit=30)  # warm up
+    searcher._cache = HitCache(0)
+    start = 10_000  # past the warm-up, all queries unseen
+    steps, elapsed, after = run_episodes(env, workload, args.seconds, start=start)
+    row.update(steps=steps, steps_per_s=steps / elapsed)
+    console.print(f"  steps/s (no hit cache): {steps / elapsed:,.0f}")
+    # cached: replay a fixed block of episodes with the cache on; the second pass all hits
+    searcher._cache = HitCache()
+    block = 400
+    run_episodes(env, workload, 1e9, start=after, limit=block)
+    cached_steps, cached_elapsed = 0, 0.0
+    while cached_elapsed < args.seconds:
+        s, e, _ = run_episodes(
+            env, workload, args.seconds - cached_elapsed, start=after, limit=block
+        )
+        cached_steps, cached_elapsed = cached_steps + s, cached_elapsed + e
+    row["cached_steps_per_s"] = cached_steps / cached_elapsed
+    row.update(search_latency(searcher, workload, args.queries, start=after + block))
+    console.print(
+        f"  cached {row['cached_steps_per_s']:,.0f} steps/s; search p50 {row['p50_ms']:.2f} ms"
+        + (
+            f", raw tantivy {row['raw_tantivy_p50_ms']:.2f} ms"
+            if "raw_tantivy_p50_ms" in row
+            else ""
+        )
+    )
+    envs = gym.make_vec("MedR3-v0", num_envs=8, questions=workload.questions, **kwargs)
+    shared = {id(e.unwrapped.searcher) for e in envs.envs}
+    envs.envs[0].unwrapped.searcher._cache = HitCache(0)
+    calls = _count_batches(envs.envs[0].unwrapped.searcher)
+    vec_steps, vec_elapsed = run_vector(envs, workload, args.seconds, start=after + 5_000)
+    row.update(
+        vec8_steps_per_s=vec_steps / vec_elapsed,
+        vec8_searchers=len(shared),
+        vec8_search_many_calls=calls(),
+    )
+    envs.close()
+    row["breakdown"] = breakdown(workload, kwargs, args.breakdown_episodes, start=after + 20_000)
+    if workload.docs in args.memory_sizes:
+        row.update(memory_in_child(args, workload.name, backend))
+    return row
+
+
+def _count_batches(searcher) -> Callable[[], int]:
+    original = searcher.search_many
+    count = [0]
+
+    def counted(*a: Any, **k: Any) -> Any:
+        count[0] += 1
+        return original(*a, **k)
+
+    searcher.search_many = counted
+    return lambda: count[0]
+
+
+def workload_doc_chars(searcher, workload: Workload) -> float:
+    ids = [item.evidence_ids[0] for item in workload.questions.items[:200]]
+    docs = [searcher.get(i) for i in ids]
+    return statistics.mean(len(d.content) for d in docs if d is not None)
+
+
+def workloads(args: argparse.Namespace) -> list[Workload | dict]:
+    out: list[Workload | dict] = []
+    if args.pubmedqa.exists():
+        out.append(pubmedqa_workload(args.pubmedqa))
+    else:
+        out.append({"corpus": "pubmedqa", "skipped": f"{args.pubmedqa} not found"})
+    out.extend(synthetic_workload(size) for size in args.sizes)
+    return out
+
+
+def show(rows: list[dict]) -> None:
+    table = Table(title="MedR3 env steps/s: search → read → answer, all reward terms, one core")
+    columns = ["corpus", "backend", "doc chars", "steps/s", "cached", "vec x8"]
+    columns += ["p50 ms", "p99 ms", "raw ms", "ratio", "env KiB", "searcher MiB"]
+    for column in columns:
+        table.add_column(column, justify="right")
+    for r in rows:
+        if "skipped" in r:
+            table.add_row(r["corpus"], r.get("backend", "-"), "not run: " + r["skipped"])
+            continue
+
+        def fmt(key: str, spec: str, r: dict = r) -> str:
+            return format(r[key], spec) if key in r else "-"
+
+        table.add_row(
+            r["corpus"],
+            r["backend"],
+            fmt("doc_chars_mean", ",.0f"),
+            fmt("steps_per_s", ",.0f"),
+            fmt("cached_steps_per_s", ",.0f"),
+            fmt("vec8_steps_per_s", ",.0f"),
+            fmt("p50_ms", ".2f"),
+            fmt("p99_ms", ".2f"),
+            fmt("raw_tantivy_p50_ms", ".2f"),
+            fmt("ratio_to_raw_p50", ".2f"),
+            fmt("env_kib", ",.0f"),
+            fmt("searcher_mib", ",.0f"),
+        )
+    out = Console(width=170)
+    out.print(table)
+    for r in rows:
+        if "breakdown" not in r:
+            continue
+        b = r["breakdown"]
+        stages = Table(
+            title=f"one step, {r['corpus']} {r['backend']}: µs per step "
+            f"(instrumented {b['instrumented_us_per_step']:.0f} µs, "
+            f"uninstrumented {1e6 / r['steps_per_s']:.0f} µs)"
+        )
+        stages.add_column("stage")
+        stages.add_column("µs/step", justify="right")
+        for label, us in b["us_per_step"].items():
+            stages.add_row(label, f"{us:.1f}")
+        out.print(stages)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="Measuring time per row.")
-    parser.add_argument("--backends", default="whoosh,tantivy,remote")
+    parser.add_argument("--sizes", default="10000,100000", help="Synthetic corpus sizes.")
+    parser.add_argument("--backends", default="tantivy,whoosh")
+    parser.add_argument("--pubmedqa", type=Path, default=DEFAULT_PUBMEDQA)
+    parser.add_argument("--seconds", type=float, default=5.0, help="Measuring time per column.")
+    parser.add_argument("--queries", type=int, default=300, help="Queries for the p50 columns.")
+    parser.add_argument("--breakdown-episodes", type=int, default=300)
+    parser.add_argument(
+        "--whoosh-max-docs",
+        type=int,
+        default=100_000,
+        help="Larger corpora are not run on Whoosh (its pure-Python build indexes a few hundred "
+        "documents per second with entities: about an hour per million).",
+    )
+    parser.add_argument("--memory-sizes", default="100000", help="Sizes with memory columns.")
+    parser.add_argument("--extractor", default="auto", help="Entity extractor of env and index.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--child-memory", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
+    args.memory_sizes = {int(s) for s in str(args.memory_sizes).split(",") if s}
+    backends = [b for b in args.backends.split(",") if b]
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {0})
-    rows, server = [], None
-    try:
-        for backend in args.backends.split(","):
-            kwargs: dict = {"backend": backend}
-            if backend == "remote":
-                port = _free_port()
-                server = start_server(port)
-                kwargs["search_url"] = f"http://127.0.0.1:{port}"
-            rows += measure_backend(backend, kwargs, args.seconds)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(10)
-    table = Table(title="MedR3 env throughput (search+read+answer, all reward terms, one core)")
-    for column in ("backend", "mode", "steps", "steps/s"):
-        table.add_column(column, justify="right")
-    for r in rows:
-        if "error" in r:
-            table.add_row(r["backend"], r["mode"], "-", "error: " + r["error"][:60])
-        else:
-            table.add_row(r["backend"], r["mode"], f"{r['steps']:,}", f"{r['steps_per_s']:,.0f}")
-    Console(width=140).print(table)
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    if args.child_memory:
+        name = args.child_memory
+        workload = (
+            pubmedqa_workload(args.pubmedqa)
+            if name == "pubmedqa"
+            else synthetic_workload(int(name.rsplit("-", 1)[1]))
+        )
+        print(json.dumps(child_memory(workload, env_kwargs(backends[0], args.extractor), 200)))
+        return
+    started = time.perf_counter()
+    rows: list[dict] = []
+    for workload in workloads(args):
+        if isinstance(workload, dict):
+            rows.append(workload)
+            console.print(f"skipping {workload['corpus']}: {workload['skipped']}")
+            continue
+        for backend in backends:
+            if backend == "whoosh" and workload.docs > args.whoosh_max_docs:
+                reason = (
+                    f"Whoosh not run above --whoosh-max-docs {args.whoosh_max_docs:,} "
+                    "(pure-Python build: about an hour per million documents)"
+                )
+                rows.append({"corpus": workload.name, "backend": backend, "skipped": reason})
+                continue
+            rows.append(measure(workload, backend, args))
+    show(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "command": " ".join(["python", *sys.argv]),
         "cpu_count": os.cpu_count(),
-        "seconds_per_row": args.seconds,
+        "python": sys.version.split()[0],
+        "extractor": args.extractor,
+        "seconds_per_column": args.seconds,
+        "total_s": time.perf_counter() - started,
         "results": rows,
     }
     args.out.write_text(json.dumps(report, indent=2, default=lambda o: np.asarray(o).tolist()))

@@ -6,14 +6,15 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
 from medr3_env.actions import MAX_ACTION_CHARS, parse_action
 from medr3_env.config import EnvConfig
-from medr3_env.corpora.records import QAItem, QuestionSet
-from medr3_env.corpora.specs import load_questions
+from medr3_env.corpora.records import Corpus, QAItem, QuestionSet
+from medr3_env.corpora.specs import load_corpus, load_questions
 from medr3_env.entities import load_extractor
 from medr3_env.observations import (
     question_prompt,
@@ -25,7 +26,7 @@ from medr3_env.observations import (
 from medr3_env.rewards.answer import is_correct
 from medr3_env.rewards.composer import RewardComposer, StepRewards
 from medr3_env.rewards.context import EpisodeContext, Turn
-from medr3_env.search import Searcher, build_searcher
+from medr3_env.search import REMOTE, Searcher, build_searcher
 from medr3_env.search.base import Hit, IndexedDocument
 from medr3_env.spaces import UnicodeText
 
@@ -33,23 +34,49 @@ MAX_OBSERVATION_CHARS = 1_000_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 _SEARCHERS: dict[tuple, Searcher] = {}
+_CORPORA: dict[str, Corpus] = {}
+_QUESTION_SETS: dict[str, QuestionSet] = {}
 _SEARCHERS_LOCK = threading.Lock()
+_BUILD_LOCK = threading.Lock()
+
+
+def searcher_key(config: EnvConfig, questions: QuestionSet) -> tuple:
+    """What identifies the index an environment searches: the corpus content fingerprint and the
+    backend (plus the entity extractor, which changes the index), or the server / index folder."""
+    if config.backend == REMOTE:
+        return (REMOTE, config.search_url)
+    if config.index_dir is not None:
+        return ("index_dir", str(Path(config.index_dir).expanduser().resolve()))
+    corpus = _corpus_of(config, questions)
+    return ("corpus", corpus.fingerprint(), config.backend, config.entity_extractor)
+
+
+def _corpus_of(config: EnvConfig, questions: QuestionSet) -> Corpus:
+    spec: Any = config.corpus if config.corpus is not None else questions.corpus
+    if spec is None or isinstance(spec, str):
+        spec = spec or "starter"
+        with _SEARCHERS_LOCK:
+            if spec not in _CORPORA:
+                _CORPORA[spec] = load_corpus(spec)
+            return _CORPORA[spec]
+    return spec
 
 
 def shared_searcher(config: EnvConfig, questions: QuestionSet) -> Searcher:
-    """One searcher per (corpus, backend, index, extractor) per process, shared by all envs."""
-    corpus: Any = config.corpus if config.corpus is not None else (questions.corpus or "starter")
-    key = (
-        corpus if isinstance(corpus, str) else id(corpus),
-        config.backend,
-        config.search_url,
-        str(config.index_dir),
-        str(config.cache_dir),
-        config.entity_extractor,
-    )
+    """One searcher per corpus content and backend per process, shared by all environments, so
+    any number of ``gym.make`` calls hold one index and one result cache and a vector env can
+    batch their searches. Keyed by :func:`searcher_key`."""
+    key = searcher_key(config, questions)
     with _SEARCHERS_LOCK:
-        if key not in _SEARCHERS:
-            _SEARCHERS[key] = build_searcher(
+        found = _SEARCHERS.get(key)
+    if found is not None:
+        return found
+    corpus = None if key[0] != "corpus" else _corpus_of(config, questions)
+    with _BUILD_LOCK:  # one build per key, however many threads ask at once
+        with _SEARCHERS_LOCK:
+            found = _SEARCHERS.get(key)
+        if found is None:
+            found = build_searcher(
                 corpus,
                 backend=config.backend,
                 cache_dir=config.cache_dir,
@@ -57,7 +84,21 @@ def shared_searcher(config: EnvConfig, questions: QuestionSet) -> Searcher:
                 entity_extractor=config.entity_extractor,
                 url=config.search_url,
             )
-        return _SEARCHERS[key]
+            with _SEARCHERS_LOCK:
+                _SEARCHERS[key] = found
+    return found
+
+
+def shared_questions(spec: str) -> QuestionSet:
+    """The question set of a spec string, loaded once per process and shared by environments
+    (question sets are read-only), so an environment's own footprint stays small."""
+    with _SEARCHERS_LOCK:
+        found = _QUESTION_SETS.get(spec)
+    if found is None:
+        found = load_questions(spec)
+        with _SEARCHERS_LOCK:
+            found = _QUESTION_SETS.setdefault(spec, found)
+    return found
 
 
 class _EpisodeDocuments(Mapping[str, IndexedDocument]):
@@ -123,7 +164,7 @@ class MedR3Env(gym.Env[str, str]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
 
-        loaded = questions if questions is not None else load_questions(self.config.dataset)
+        loaded = questions if questions is not None else shared_questions(self.config.dataset)
         self.questions = loaded.split(self.config.split)
         needs_index = (
             self.config.search_enabled or self.config.reward_weights.get("evidence", 0.0) != 0.0

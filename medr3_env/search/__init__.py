@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,16 @@ def _unknown_backend(backend: str) -> ValueError:
 def _builder(backend: str, extractor_spec: str, progress: bool | None):
     if backend not in BACKENDS:
         raise _unknown_backend(backend)
+    build: Callable[..., int]
     if backend == "tantivy":
-        from medr3_env.search.tantivy_backend import build_tantivy_index as build
-        from medr3_env.search.tantivy_backend import import_tantivy
+        from medr3_env.search.tantivy_backend import build_tantivy_index, import_tantivy
 
         import_tantivy()  # fail before loading the corpus when the extra is missing
+        build = build_tantivy_index
     else:
-        from medr3_env.search.whoosh_backend import build_whoosh_index as build
+        from medr3_env.search.whoosh_backend import build_whoosh_index
+
+        build = build_whoosh_index
     extractor = load_extractor(extractor_spec)
     return extractor.name, lambda corpus, d: build(corpus, d, extractor, progress=progress)
 

@@ -5,6 +5,8 @@ Queries are never given to tantivy's query parser (it raises on ordinary text su
 are analysed with tantivy's English stemming analyser, planned like Whoosh
 (:func:`~medr3_env.search.planning.plan_terms`) and combined into a boolean query of term
 queries over ``title`` (boosted 1.5, as in Whoosh) and ``content``, scored with BM25.
+Sentence boundaries are stored with each document at build time, so a hit's snippet
+(:func:`~medr3_env.search.snippets.snippet_for`) costs a few substring searches.
 Needs the ``fast`` extra: ``pip install 'medr3-env[fast]'``.
 """
 
@@ -23,7 +25,14 @@ from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE, HitCache
 from medr3_env.search.indexing import annotated_batches
 from medr3_env.search.planning import plan_terms
 from medr3_env.search.query import MAX_TERM_CHARS, query_terms
-from medr3_env.search.snippets import best_sentence
+from medr3_env.search.snippets import (
+    encode_ends,
+    sentence_ends,
+    sentence_terms,
+    snippet_for,
+    snippet_from_terms,
+    term_needles,
+)
 
 TOKENIZER = "en_stem"
 """tantivy's built-in English analyser: simple tokenizer, long-token removal, lower-casing and
@@ -49,6 +58,8 @@ def _schema(tantivy: ModuleType):
         builder.add_text_field(field, stored=True, tokenizer_name=TOKENIZER, index_option="freq")
     builder.add_bytes_field("entities", stored=True)
     builder.add_bytes_field("annotations", stored=True)
+    builder.add_bytes_field("sentence_ends", stored=True)
+    builder.add_bytes_field("sentence_terms", stored=True)
     return builder.build()
 
 
@@ -80,11 +91,12 @@ def build_tantivy_index(
     threads = threads or max(1, min(4, os.cpu_count() or 1))
     index = tantivy.Index(_schema(tantivy), path=str(directory), reuse=False)
     writer = index.writer(heap_size=max(memory_mb, 16 * threads) * 2**20, num_threads=threads)
+    analyse = _analyser(tantivy).analyze
     count = 0
     try:
         for batch in annotated_batches(corpus, extractor, batch_size=batch_size, progress=progress):
             for doc, entities in batch:
-                writer.add_document(_record(tantivy, doc, entities))
+                writer.add_document(_record(tantivy, doc, entities, analyse))
             count += len(batch)
         writer.commit()
         writer.wait_merging_threads()
@@ -94,13 +106,16 @@ def build_tantivy_index(
     return count
 
 
-def _record(tantivy: ModuleType, doc: Document, entities: SentenceEntities):
+def _record(tantivy: ModuleType, doc: Document, entities: SentenceEntities, analyse):
     record = tantivy.Document()
     record.add_text("id", doc.id)
     record.add_text("title", doc.title)
     record.add_text("content", doc.content)
     record.add_bytes("entities", json.dumps(entities).encode("utf-8"))
     record.add_bytes("annotations", json.dumps(list(doc.annotations)).encode("utf-8"))
+    ends = sentence_ends(doc.content)
+    record.add_bytes("sentence_ends", encode_ends(ends))
+    record.add_bytes("sentence_terms", sentence_terms(doc.content, ends, analyse))
     return record
 
 
@@ -148,24 +163,40 @@ class TantivySearcher(Searcher):
         stems = self.plan(query)
         if not stems:
             return []
-        cached = self._cache.get((stems, k))
+        key = (stems, k)
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
-        found = self._searcher.search(self._query(stems), limit=k, count=False).hits
+        hits = self._hits(self._engine(stems, k), stems)
+        self._cache.put(key, hits)
+        return hits
+
+    def _engine(self, stems: tuple[str, ...], k: int) -> list[tuple[float, object]]:
+        """``(score, stored document)`` of the top ``k`` matches of the planned terms."""
+        searcher = self._searcher
+        found = searcher.search(self._query(stems), limit=k, count=False).hits
+        return [(score, searcher.doc(address)) for score, address in found]
+
+    def _hits(self, found: list[tuple[float, object]], stems: tuple[str, ...]) -> list[Hit]:
+        needles = term_needles(stems)
         hits = []
-        for rank, (score, address) in enumerate(found, start=1):
-            stored = self._searcher.doc(address)
-            content = stored.get_first("content") or ""
+        for rank, (score, stored) in enumerate(found, start=1):
+            get = stored.get_first  # type: ignore[attr-defined]
+            content = get("content") or ""
+            ends, terms = get("sentence_ends"), get("sentence_terms")
+            if ends is not None and terms is not None:
+                snippet = snippet_from_terms(content, ends, terms, needles)
+            else:  # an index built before sentence data was stored
+                snippet = snippet_for(content, stems)
             hits.append(
                 Hit(
-                    doc_id=stored.get_first("id"),
-                    title=stored.get_first("title") or "",
+                    doc_id=get("id"),
+                    title=get("title") or "",
                     score=round(float(score), 4),
-                    snippet=best_sentence(content, stems),
+                    snippet=snippet,
                     rank=rank,
                 )
             )
-        self._cache.put((stems, k), hits)
         return hits
 
     def _get_uncached(self, doc_id: str) -> IndexedDocument | None:

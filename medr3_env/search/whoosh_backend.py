@@ -21,7 +21,7 @@ from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE, HitCache
 from medr3_env.search.indexing import annotated_batches
 from medr3_env.search.planning import plan_terms
 from medr3_env.search.query import query_terms
-from medr3_env.search.snippets import best_sentence
+from medr3_env.search.snippets import decode_ends, encode_ends, sentence_ends, snippet_for
 
 
 def _schema() -> Schema:
@@ -32,6 +32,7 @@ def _schema() -> Schema:
         content=TEXT(analyzer=analyzer, stored=True),
         entities=STORED,
         annotations=STORED,
+        sentence_ends=STORED,
     )
 
 
@@ -57,6 +58,7 @@ def build_whoosh_index(
                     content=doc.content,
                     entities=json.dumps(entities),
                     annotations=json.dumps(list(doc.annotations)),
+                    sentence_ends=encode_ends(sentence_ends(doc.content)),
                 )
             count += len(batch)
     except BaseException:
@@ -116,17 +118,17 @@ class WhooshSearcher(Searcher):
         q.matcher_type = Or.ARRAY_MATCHER
         with self._lock:
             results = self._searcher.search(q, limit=k)
-            rows = [(r["id"], r["title"], r["content"], float(r.score)) for r in results]
-            hits = [
-                Hit(
-                    doc_id=i,
-                    title=t,
-                    score=round(s, 4),
-                    snippet=best_sentence(c, stems),
-                    rank=n,
-                )
-                for n, (i, t, c, s) in enumerate(rows, start=1)
-            ]
+            rows = [(r.fields(), float(r.score)) for r in results]
+        hits = [
+            Hit(
+                doc_id=f["id"],
+                title=f.get("title", ""),
+                score=round(score, 4),
+                snippet=snippet_for(f["content"], stems, decode_ends(f.get("sentence_ends"))),
+                rank=n,
+            )
+            for n, (f, score) in enumerate(rows, start=1)
+        ]
         self._cache.put((stems, k), hits)
         return hits
 
