@@ -107,10 +107,7 @@ def test_one_title_per_topic(passages):
 
 def test_text_uses_us_spelling(raw_passages, items):
     texts = [(p["id"], f"{p['title']} {p['content']}") for p in raw_passages]
-    texts += [
-        (q.id, " ".join([q.question, q.answer, *(q.options or {}).values()]))
-        for q in items
-    ]
+    texts += [(q.id, " ".join([q.question, q.answer, *(q.options or {}).values()])) for q in items]
     found = [(i, m.group()) for i, text in texts for m in BRITISH.finditer(text)]
     assert not found, f"{len(found)} British spellings, e.g. {found[:15]}"
 
