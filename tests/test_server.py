@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -98,6 +99,27 @@ def test_health_reports_backend_count_and_fingerprint(client, local):
     assert body["doc_count"] == local.manifest.doc_count > 0
     assert body["corpus_fingerprint"] == local.manifest.corpus_fingerprint
     assert body["limits"]["max_queries"] == 8
+    assert body["index_fingerprint"] == local.manifest.manifest_sha256
+    assert len(body["index_fingerprint"]) == 64
+    state = body["server"]
+    assert state["pid"] == os.getpid() and state["requests_in_flight"] == 1  # this request
+    assert state["rss_bytes"] > 10_000_000 and state["uptime_s"] >= 0
+
+
+def test_health_counts_requests_and_server_errors(local):
+    from fastapi.responses import JSONResponse
+
+    async def boom() -> JSONResponse:
+        return JSONResponse({"detail": "overloaded"}, status_code=503)
+
+    app = create_app(local, LIMITS)
+    app.add_api_route("/boom", boom)
+    with LiveServer(app) as live, httpx.Client(base_url=live.url) as http:
+        before = http.get("/health").json()["server"]["requests_served"]
+        http.post("/retrieve", json={"queries": ["digoxin"]}).raise_for_status()
+        assert http.get("/boom").status_code == 503
+        state = http.get("/health").json()["server"]
+    assert state["requests_served"] == before + 3 and state["server_errors"] == 1
 
 
 def test_retrieve_speaks_the_search_r1_protocol(client, local):
@@ -397,6 +419,50 @@ def test_medr3_serve_starts_a_server_that_answers(local):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_sigterm_lets_in_flight_requests_finish(local):
+    """SIGTERM during a request: the request is answered in full, then the server exits 0."""
+    port = free_port()
+    command = [sys.executable, "-c", "from medr3_env.cli import main; main()", "serve"]
+    command += ["--backend", "tantivy", "--port", str(port)]
+    env = {**os.environ, "MEDR3_DEBUG_PAUSE": "retrieve:2"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                httpx.get(f"{url}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        answer: dict = {}
+
+        def ask() -> None:
+            reply = httpx.post(
+                f"{url}/retrieve", json={"queries": ["digoxin toxicity"]}, timeout=30
+            )
+            answer["status"], answer["body"] = reply.status_code, reply.json()
+
+        worker = threading.Thread(target=ask)
+        worker.start()
+        assert process.stderr is not None
+        for line in process.stderr:  # the request is inside the search now
+            if line.startswith(b"medr3-debug-pause retrieve"):
+                break
+        process.send_signal(signal.SIGTERM)
+        worker.join(30)
+        assert answer["status"] == 200
+        assert answer["body"]["result"][0][0]["id"] == local.search("digoxin toxicity")[0].doc_id
+        assert process.wait(30) == 0
+        with pytest.raises(httpx.ConnectError):  # and it no longer accepts connections
+            httpx.get(f"{url}/health", timeout=1)
+        assert b"server stopped" in process.stdout.read() if process.stdout else False
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
 
 
 def test_medr3_serve_rejects_index_and_corpus_together(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 from pathlib import Path
 
 import typer
@@ -33,6 +34,9 @@ def serve(
     max_queries: int = typer.Option(256, min=1, help="Most queries in one request."),
     max_body_bytes: int = typer.Option(1_048_576, min=1024, help="Largest request body."),
     timeout: float = typer.Option(30.0, min=0.1, help="Seconds before a request answers 504."),
+    grace: float = typer.Option(
+        30.0, min=0.0, help="On SIGTERM/SIGINT, seconds in-flight requests get to finish."
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Serve one index over HTTP so many environment processes share it."""
@@ -72,11 +76,22 @@ def serve(
         f"serving {manifest.corpus_name} ({manifest.doc_count:,} documents, {manifest.backend}) "
         f"on http://{host}:{port}  (POST /retrieve, GET /doc/ID, GET /health)"
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(searcher, limits),
         host=host,
         port=port,
         log_level=log_level,
         timeout_keep_alive=30,
         limit_concurrency=1024,
+        timeout_graceful_shutdown=grace,
     )
+    # uvicorn handles SIGTERM and SIGINT: it stops accepting, lets in-flight requests finish
+    # (up to `grace` seconds), returns, then re-raises the signal to the handler it found;
+    # this one records it, so the process closes the index and exits 0.
+    received: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, frame: received.append(number))
+    uvicorn.Server(config).run()
+    searcher.close()
+    why = f" on {signal.Signals(received[0]).name}" if received else ""
+    console.print(f"server stopped{why}", highlight=False)

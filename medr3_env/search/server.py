@@ -7,19 +7,26 @@ Speaks the Search-R1 retrieval protocol, so Search-R1-style search clients work 
   query (without ``return_scores``: lists of documents). ``contents`` is ``"Title"\\ntext``;
   MedR3 adds ``title``, ``snippet`` and ``rank`` to each document.
 * ``GET /doc/{id}``: a stored document with its entities (404 when unknown).
-* ``GET /health``: status, backend, document count, corpus fingerprint, manifest and limits.
+* ``GET /health``: status, backend, document count, corpus and index fingerprints, manifest,
+  limits, and the server's own state (uptime, requests served and in flight, 5xx errors, pid,
+  resident memory).
 
 Requests are bounded (body size: 413; number of queries, ``topk``: 422) and a search that takes
-longer than ``request_timeout_s`` answers 504. Needs the ``server`` extra (FastAPI, uvicorn).
+longer than ``request_timeout_s`` answers 504. ``medr3 serve`` stops gracefully on SIGTERM or
+SIGINT: it stops accepting connections and lets in-flight requests finish. Needs the ``server``
+extra (FastAPI, uvicorn).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from medr3_env.search.base import MAX_K, Hit, Searcher, valid_doc_id
+from medr3_env.search.integrity import debug_pause
 
 SERVER_INSTALL_HINT = (
     "the retrieval server needs FastAPI and uvicorn: pip install 'medr3-env[server]'"
@@ -87,6 +94,63 @@ class _BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux ``/proc``; ``None`` elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class ServerStats:
+    """What ``/health`` reports about the server itself, counted by :class:`_CountRequests`."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.served = 0
+        self.in_flight = 0
+        self.errors = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "requests_served": self.served,
+            "requests_in_flight": self.in_flight,
+            "server_errors": self.errors,
+            "pid": os.getpid(),
+            "rss_bytes": resident_bytes(),
+        }
+
+
+class _CountRequests:
+    """ASGI middleware: count HTTP requests served, in flight and answered 5xx."""
+
+    def __init__(self, app: Any, stats: ServerStats) -> None:
+        self.app, self.stats = app, stats
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        stats = self.stats
+        stats.in_flight += 1
+
+        async def counting_send(message: dict) -> None:
+            if message["type"] == "http.response.start" and message.get("status", 200) >= 500:
+                stats.errors += 1
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        except Exception:
+            stats.errors += 1  # answered 500 by Starlette's outermost error handler
+            raise
+        finally:
+            stats.in_flight -= 1
+            stats.served += 1
+
+
 def contents(title: str, text: str) -> str:
     """A passage in Search-R1's ``contents`` layout: the quoted title, a newline, the text."""
     return f'"{title}"\n{text}'
@@ -96,6 +160,7 @@ def create_app(searcher: Searcher, limits: ServerLimits | None = None) -> FastAP
     """A FastAPI application serving ``searcher`` (run it with uvicorn or ``medr3 serve``)."""
     limits = limits or ServerLimits()
     app = FastAPI(title="MedR3 retrieval server", version=_version())
+    stats = ServerStats()
 
     def document(hit: Hit) -> dict[str, Any]:
         stored = searcher.get(hit.doc_id)
@@ -109,6 +174,7 @@ def create_app(searcher: Searcher, limits: ServerLimits | None = None) -> FastAP
         }
 
     def retrieve(queries: list[str], topk: int, scores: bool) -> list[list[Any]]:
+        debug_pause("retrieve")
         results = []
         for hits in searcher.search_many(queries, topk):
             docs = [document(hit) for hit in hits]
@@ -152,11 +218,15 @@ def create_app(searcher: Searcher, limits: ServerLimits | None = None) -> FastAP
             "doc_count": manifest.doc_count,
             "corpus_name": manifest.corpus_name,
             "corpus_fingerprint": manifest.corpus_fingerprint,
+            "index_fingerprint": manifest.manifest_sha256,
+            "entity_extractor": manifest.entity_extractor,
             "manifest": manifest.model_dump(mode="json"),
             "limits": asdict(limits),
+            "server": stats.snapshot(),
         }
 
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
+    app.add_middleware(_CountRequests, stats=stats)
     return app
 
 
