@@ -86,6 +86,8 @@ def leak_report(items: list[QAItem], questions: QuestionSet) -> dict[str, Any]:
         "repeated_titles": sc.repeated_titles(documents),
         "near_duplicate_passages": sc.near_duplicate_passages(documents),
         "bare_number_aliases": sc.bare_number_aliases(items),
+        "gold_only_qualifiers": sc.gold_only_qualifiers(items),
+        "long_golds": sc.long_golds(items),
     }
 
 
@@ -151,6 +153,10 @@ def write_dupes_md(result: dict[str, Any], path: Path) -> None:
     ]
     lines += ["", "## Bare-number aliases", ""]
     lines += [f"- {i}: '{a}'" for i, a in leaks["bare_number_aliases"]]
+    lines += ["", "## Parenthetical only on the gold option", ""]
+    lines += [f"- {i}" for i in leaks["gold_only_qualifiers"]]
+    lines += ["", "## Gold over 1.5x the mean distractor length", ""]
+    lines += [f"- {i}" for i in leaks["long_golds"]]
     lines += ["", "## Baseline threshold violations", ""]
     lines += [f"- {v}" for v in result["violations"]] or ["- none"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

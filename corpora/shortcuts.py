@@ -306,6 +306,31 @@ def baseline_violations(reports: Sequence[SplitReport]) -> list[str]:
     return out
 
 
+def gold_only_qualifiers(items: Sequence[QAItem]) -> list[str]:
+    """Ids of mcq items where only the gold option carries a parenthetical (a tell-tale hedge)."""
+    out = []
+    for item in items:
+        if item.answer_type != "mcq" or not item.options:
+            continue
+        marked = [k for k, v in item.options.items() if "(" in v]
+        if marked == [item.answer]:
+            out.append(item.id)
+    return out
+
+
+def long_golds(items: Sequence[QAItem], *, ratio: float = 1.5) -> list[str]:
+    """Ids of mcq items whose gold is over ``ratio`` times the mean distractor length."""
+    out = []
+    for item in items:
+        if item.answer_type != "mcq" or not item.options or len(item.options) < 2:
+            continue
+        gold = len(item.options[item.answer])
+        others = [len(v) for k, v in item.options.items() if k != item.answer]
+        if gold > ratio * (sum(others) / len(others)):
+            out.append(item.id)
+    return out
+
+
 # ---- leaks across splits -------------------------------------------------------------------
 
 

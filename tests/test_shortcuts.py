@@ -59,6 +59,19 @@ def test_a_biased_split_is_reported_and_a_balanced_one_is_not():
     assert "gold letter A" in problems
 
 
+def test_gold_only_parentheticals_and_long_golds_are_flagged():
+    tell = mcq(
+        "t",
+        "B",
+        {"A": "Warfarin", "B": "Heparin (unfractionated)", "C": "Aspirin", "D": "Clopidogrel"},
+    )
+    fair = mcq(
+        "f", "B", {"A": "Warfarin (oral)", "B": "Heparin (IV)", "C": "Aspirin", "D": "Clopidogrel"}
+    )
+    assert sc.gold_only_qualifiers([tell, fair]) == ["t"]
+    assert sc.long_golds([tell, fair]) == ["t"]
+
+
 def test_leaks_across_splits_are_found():
     items = [
         QAItem(

@@ -103,6 +103,8 @@ def test_every_passage_records_its_source_year_and_region(passages):
 
 def test_one_title_per_topic(passages):
     assert sc.repeated_titles(passages) == {}
+    # Same-topic passages with drifting wording are merged or refocused (#12).
+    assert sc.near_duplicate_passages(passages) == []
 
 
 def test_text_uses_us_spelling(raw_passages, items):
@@ -179,6 +181,10 @@ def test_mcq_items_have_four_options_and_a_valid_letter(items):
             assert sorted(q.options) == ["A", "B", "C", "D"], q.id
             assert q.answer in q.options
             assert len({o.strip().lower() for o in q.options.values()}) == 4, q.id
+
+
+def test_no_parenthetical_or_qualifier_only_on_the_gold(items):
+    assert sc.gold_only_qualifiers(items) == []
 
 
 def test_free_text_golds_have_no_bare_number_aliases(items):
