@@ -230,3 +230,53 @@ def test_async_vector_env_runs_workers_with_whole_infos():
         assert [len(ids) for ids in infos["retrieved_ids"]] == [5, 5]
     finally:
         envs.close()
+
+
+def test_whoosh_array_scoring_matches_whooshs_own_matchers_exactly(starter_searcher):
+    """The numpy BM25F path returns Whoosh's documents and scores, bit for bit."""
+    from medr3_env.search.whoosh_backend import WhooshSearcher
+
+    uncached = WhooshSearcher(starter_searcher.directory, cache_size=0, postings_cache_mb=0)
+    assert starter_searcher._array.supported and uncached._array.supported
+    compared = 0
+    for item in load_starter_questions().items[:150]:
+        stems = starter_searcher.plan(item.question)
+        if not stems:
+            continue
+        expected = [(f["id"], score) for f, score in starter_searcher._whoosh_engine(stems, 10)]
+        for searcher in (starter_searcher, uncached):
+            assert [(f["id"], score) for f, score in searcher._engine(stems, 10)] == expected
+        compared += 1
+    assert compared > 100
+    assert uncached._array.cache_bytes == 0 and starter_searcher._array.cache_bytes > 0
+
+
+def test_whoosh_array_scoring_breaks_ties_like_whoosh(tmp_path):
+    docs = [Document(id=f"d{i}", title="", content="same words here") for i in range(7)]
+    searcher = build_searcher(Corpus.from_documents("ties", docs), cache_dir=tmp_path)
+    stems = searcher.plan("same words")
+    ours = [(f["id"], s) for f, s in searcher._engine(stems, 3)]
+    assert ours == [(f["id"], s) for f, s in searcher._whoosh_engine(stems, 3)]
+    assert [doc_id for doc_id, _ in ours] == ["d0", "d1", "d2"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_snippets_come_from_stored_sentence_data(backend, tmp_path):
+    content = (
+        "Aspirin is an antiplatelet drug. Warfarin needs INR monitoring and warfarin dosing "
+        "varies. Heparin and warfarin overlap when starting anticoagulation. Rest."
+    )
+    corpus = Corpus.from_documents(
+        "snip", [Document(id="a", title="Anticoagulants", content=content)]
+    )
+    searcher = build_searcher(corpus, backend=backend, cache_dir=tmp_path, entity_extractor="none")
+    stored = searcher._index.searcher() if backend == "tantivy" else None
+    if stored is not None:  # the tantivy index holds the sentence data the snippet is built from
+        document = stored.doc(
+            stored.search(searcher._query(searcher.plan("heparin")), 1).hits[0][1]
+        )
+        assert document.get_first("sentence_ends") and document.get_first("sentence_terms")
+    (hit,) = searcher.search("heparin warfarin", k=1)
+    assert hit.snippet == "Heparin and warfarin overlap when starting anticoagulation."
+    (hit,) = searcher.search("warfarin monitoring", k=1)
+    assert hit.snippet == "Warfarin needs INR monitoring and warfarin dosing varies."

@@ -242,3 +242,65 @@ def test_render_ansi_returns_conversation(starter_searcher):
 
 def test_version_is_exposed():
     assert medr3_env.__version__
+
+
+def test_ten_thousand_gym_make_calls_hold_one_searcher():
+    """Environments of one corpus share one index, however many are made."""
+    from medr3_env.env import searcher_key
+
+    first = gym.make("MedR3-v0")
+    searcher = first.unwrapped.searcher
+    envs = [gym.make("MedR3-v0") for _ in range(10_000)]
+    assert all(env.unwrapped.searcher is searcher for env in envs)
+    assert all(env.unwrapped.questions.items == first.unwrapped.questions.items for env in envs[:3])
+    config = first.unwrapped.config
+    key = searcher_key(config, first.unwrapped.questions)
+    assert key == ("corpus", searcher.manifest.corpus_fingerprint, "whoosh", "auto")
+
+
+def test_searchers_are_shared_by_content_not_by_object(tmp_path):
+    from medr3_env.corpora import Corpus, Document, QuestionSet
+    from medr3_env.corpora.records import QAItem
+
+    def questions(text: str) -> QuestionSet:
+        docs = [Document(id="d1", title="Insulin", content=text)]
+        item = QAItem(id="q1", question="insulin?", answer_type="yesno", answer="yes")
+        return QuestionSet("tiny", [item], Corpus.from_documents("tiny", docs))
+
+    kwargs = {"cache_dir": tmp_path, "entity_extractor": "none", "reward_weights": {"format": 1.0}}
+    one = MedR3Env(questions=questions("Insulin lowers glucose."), **kwargs)
+    same = MedR3Env(questions=questions("Insulin lowers glucose."), **kwargs)
+    changed = MedR3Env(questions=questions("Insulin lowers blood glucose."), **kwargs)
+    other_backend = MedR3Env(
+        questions=questions("Insulin lowers glucose."), backend="tantivy", **kwargs
+    )
+    assert same.searcher is one.searcher
+    assert changed.searcher is not one.searcher
+    assert other_backend.searcher is not one.searcher
+
+
+def test_make_vec_sends_one_search_many_batch_per_step():
+    """Plain ``gymnasium.make_vec`` shares one searcher and batches the step's searches."""
+    vec = gym.make_vec("MedR3-v0", num_envs=4)
+    searcher = vec.envs[0].unwrapped.searcher
+    assert all(env.unwrapped.searcher is searcher for env in vec.envs)
+    batches: list[list[str]] = []
+    search_many = searcher.search_many
+
+    def counted(queries, k=5):
+        batches.append(list(queries))
+        return search_many(queries, k)
+
+    searcher.search_many = counted
+    try:
+        vec.reset(seed=0)
+        queries = ["insulin dose", "sepsis fluids", "digoxin toxicity", "asthma inhaler"]
+        observations, _, _, _, infos = vec.step([f"<search>{q}</search>" for q in queries])
+        assert batches == [queries]
+        for query, ids in zip(queries, infos["retrieved_ids"], strict=True):
+            assert list(ids) == [h.doc_id for h in search_many([query], 5)[0]]
+        vec.step(["<answer>A</answer>"] * 4)
+        assert len(batches) == 1  # answers search nothing
+    finally:
+        del searcher.search_many
+        vec.close()

@@ -161,3 +161,46 @@ def test_open_index_reads_explicit_directory(tmp_path):
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown search backend"):
         build_searcher(backend="elastic")
+
+
+def test_snippet_is_the_first_sentence_with_most_query_stems():
+    from medr3_env.search.snippets import encode_ends, sentence_ends, snippet_for
+
+    content = "Fever is common. Sepsis needs fluids and antibiotics. Sepsis and fluids again! End"
+    ends = sentence_ends(content)
+    assert list(ends) == [16, 53, 78]
+    assert snippet_for(content, ["sepsi", "fluid"], ends) == "Sepsis needs fluids and antibiotics."
+    assert snippet_for(content, ["sepsi", "fluid"]) == snippet_for(
+        content, ["sepsi", "fluid"], ends
+    )
+    assert snippet_for(content, ["nothing"]) == "Fever is common."  # no mention: first sentence
+    assert snippet_for(content, []) == "Fever is common."
+    assert snippet_for("x" * 500, ["x"]).endswith("…") and len(snippet_for("x" * 500, ["x"])) == 240
+    # "fevers" starts like the stem "fever"; "antifever" does not start a word with it
+    assert snippet_for("Antifever pills. Two fevers.", ["fever"]) == "Two fevers."
+    # a character whose lower case is longer must not shift the sentence offsets
+    assert snippet_for("İstanbul trip. Malaria risk.", ["malaria"]) == "Malaria risk."
+    assert encode_ends(ends) == b"".join(e.to_bytes(4, "little") for e in ends)
+
+
+def test_stored_term_snippets_use_exact_terms_and_prefer_the_first_sentence():
+    from medr3_env.search.snippets import (
+        encode_ends,
+        sentence_ends,
+        sentence_terms,
+        snippet_from_terms,
+        term_needles,
+    )
+
+    content = "Alpha beta. Gamma delta. Beta gamma alpha. Delta."
+    ends = sentence_ends(content)
+    data = sentence_terms(content, ends, lambda s: s.lower().replace(".", " ").split())
+    stored_ends = encode_ends(ends)
+
+    def snippet(*terms: str) -> str:
+        return snippet_from_terms(content, stored_ends, data, term_needles(terms))
+
+    assert snippet("gamma", "alpha", "beta") == "Beta gamma alpha."
+    assert snippet("delta") == "Gamma delta."  # tie between sentences 2 and 4: the first wins
+    assert snippet("alph") == "Alpha beta."  # stored terms match exactly: no match, first sentence
+    assert snippet("alpha", "alpha") == "Alpha beta."

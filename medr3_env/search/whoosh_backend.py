@@ -22,6 +22,9 @@ from medr3_env.search.indexing import annotated_batches
 from medr3_env.search.planning import plan_terms
 from medr3_env.search.query import query_terms
 from medr3_env.search.snippets import decode_ends, encode_ends, sentence_ends, snippet_for
+from medr3_env.search.whoosh_scoring import DEFAULT_POSTINGS_CACHE_MB, ArrayBM25F
+
+TEXT_FIELDS = ("title", "content")
 
 
 def _schema() -> Schema:
@@ -72,12 +75,20 @@ class WhooshSearcher(Searcher):
     """BM25F search over an index built by :func:`build_whoosh_index`. Thread-safe.
 
     A query is planned once (:func:`~medr3_env.search.planning.plan_terms`), its terms OR-ed
-    over ``title`` and ``content`` and matched with Whoosh's preloading union matcher (faster
-    than the default tree of union matchers for these flat queries). Results are kept in an LRU
+    over ``title`` and ``content`` and scored with Whoosh's BM25F over whole posting lists at
+    once (:class:`~medr3_env.search.whoosh_scoring.ArrayBM25F`: the same hits and scores as
+    Whoosh's own matchers, which remain the path for indexes it cannot read). Scored postings
+    are kept up to ``postings_cache_mb``; results are kept in an LRU of ``cache_size`` entries
     keyed by the planned terms, so repeats within a batch or across rollouts are free.
     """
 
-    def __init__(self, directory: str | Path, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        postings_cache_mb: float = DEFAULT_POSTINGS_CACHE_MB,
+    ) -> None:
         self.directory = Path(directory)
         self.manifest = IndexManifest.read(self.directory)
         self._index = whoosh_index.open_dir(str(self.directory))
@@ -89,6 +100,7 @@ class WhooshSearcher(Searcher):
         self._cache = HitCache(cache_size)
         self._get_cached = lru_cache(maxsize=4096)(self._get_uncached)
         self._doc_freq = lru_cache(maxsize=65_536)(self._doc_freq_uncached)
+        self._array = ArrayBM25F(self._searcher, TEXT_FIELDS, cache_mb=postings_cache_mb)
 
     def _stems(self, text: str) -> list[str]:
         return [token.text for token in self._analyzer(text)]
@@ -114,23 +126,35 @@ class WhooshSearcher(Searcher):
         cached = self._cache.get((stems, k))
         if cached is not None:
             return cached
-        q = Or([Term(field, s) for s in stems for field in ("title", "content")])
-        q.matcher_type = Or.ARRAY_MATCHER
-        with self._lock:
-            results = self._searcher.search(q, limit=k)
-            rows = [(r.fields(), float(r.score)) for r in results]
         hits = [
             Hit(
-                doc_id=f["id"],
-                title=f.get("title", ""),
+                doc_id=fields["id"],
+                title=fields.get("title", ""),
                 score=round(score, 4),
-                snippet=snippet_for(f["content"], stems, decode_ends(f.get("sentence_ends"))),
-                rank=n,
+                snippet=snippet_for(
+                    fields["content"], stems, decode_ends(fields.get("sentence_ends"))
+                ),
+                rank=rank,
             )
-            for n, (f, score) in enumerate(rows, start=1)
+            for rank, (fields, score) in enumerate(self._engine(stems, k), start=1)
         ]
         self._cache.put((stems, k), hits)
         return hits
+
+    def _engine(self, stems: tuple[str, ...], k: int) -> list[tuple[dict, float]]:
+        """``(stored fields, score)`` of the top ``k`` matches of the planned terms."""
+        with self._lock:
+            if self._array.supported:
+                top = self._array.top(stems, k)
+                return [(self._searcher.stored_fields(doc), score) for score, doc in top]
+            return self._whoosh_engine(stems, k)
+
+    def _whoosh_engine(self, stems: tuple[str, ...], k: int) -> list[tuple[dict, float]]:
+        """The same search through Whoosh's own matchers (its preloading union matcher)."""
+        query = Or([Term(field, s) for s in stems for field in TEXT_FIELDS])
+        query.matcher_type = Or.ARRAY_MATCHER
+        with self._lock:
+            return [(r.fields(), float(r.score)) for r in self._searcher.search(query, limit=k)]
 
     def _get_uncached(self, doc_id: str) -> IndexedDocument | None:
         with self._lock:
