@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from medr3_env.corpora.dedupe import Located, unique_documents
 from medr3_env.corpora.errors import CorpusFormatError
@@ -114,4 +115,33 @@ def load_medrag(
             yield file.name.encode()
             yield from file_chunks(file)
 
-    return Corpus(name or f"medrag:{path}", documents, fingerprint_source=fingerprint, stats=stats)
+    return LineCountedCorpus(
+        name or f"medrag:{path}",
+        documents,
+        fingerprint_source=fingerprint,
+        stats=stats,
+        files=files,
+    )
+
+
+class LineCountedCorpus(Corpus):
+    """A file-backed corpus whose ``size_hint`` (lines in its files, for a progress ETA) is
+    counted the first time it is asked for: seconds per 10 GB, never at load time."""
+
+    def __init__(self, *args: Any, files: list[Path], **kwargs: Any) -> None:
+        self._files = files
+        self._lines: int | None = None
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def size_hint(self) -> int | None:
+        if self._lines is None:
+            self._lines = sum(
+                chunk.count(b"\n") for file in self._files for chunk in file_chunks(file, 1 << 24)
+            )
+        return self._lines
+
+    @size_hint.setter
+    def size_hint(self, value: int | None) -> None:
+        if value is not None:
+            self._lines = value

@@ -333,3 +333,35 @@ def test_term_table_cache_is_checked_json_not_pickle(tmp_path):
         again = cached_term_table(["starter"], cache_dir=tmp_path)
     assert again.lower == table.lower and again.exact == table.exact
     assert files[0].read_bytes() == raw
+
+
+def test_progress_reports_rate_and_eta_on_a_log_file(tmp_path):
+    from medr3_env.search.progress import progress_line
+
+    line = progress_line("indexing x", 1_200_000, 10_000_000, 150.0)
+    assert line == (
+        "indexing x: 1,200,000/10,000,000 docs (12%), 8,000 docs/s, elapsed 0:02:30, ETA 0:18:20"
+    )
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(f'{{"id": "{i}", "content": "text {i}"}}\n' for i in range(300)))
+    result = runner.invoke(
+        app, ["index", "build", "--corpus", f"medrag:{corpus}", "--out", str(tmp_path / "ix")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "300/300 docs (100%)" in result.output and "docs/s" in result.output
+
+
+def test_medrag_size_hint_is_counted_only_when_asked(tmp_path, monkeypatch):
+    from medr3_env.corpora import load_corpus
+
+    corpus_file = tmp_path / "c.jsonl"
+    corpus_file.write_text("".join(f'{{"id": "{i}", "content": "t"}}\n' for i in range(42)))
+    calls = []
+    import medr3_env.corpora.medrag as medrag
+
+    real = medrag.file_chunks
+    monkeypatch.setattr(medrag, "file_chunks", lambda *a: calls.append(a) or real(*a))
+    corpus = load_corpus(f"medrag:{corpus_file}")
+    assert calls == []  # loading (every gym.make) never reads the whole file
+    assert corpus.size_hint == 42 and len(calls) == 1
+    assert corpus.size_hint == 42 and len(calls) == 1

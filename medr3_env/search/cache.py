@@ -11,14 +11,14 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
 from platformdirs import user_cache_dir
 
-from medr3_env.corpora.records import Corpus
+from medr3_env.corpora.records import Corpus, Document
 from medr3_env.search.base import INDEX_SCHEMA_VERSION, MANIFEST_NAME, IndexManifest
 from medr3_env.search.integrity import (
     BuildLock,
@@ -78,7 +78,7 @@ def _build_locked(
     try:
         started = time.perf_counter()
         probe: list[str] = []
-        count = builder(_recording_first_id(corpus, probe), tmp)
+        count = builder(_RecordingFirstId(corpus, probe), tmp)
         debug_pause("files-written")
         stats = corpus.stats
         manifest = IndexManifest(
@@ -109,16 +109,26 @@ def _build_locked(
     return manifest
 
 
-def _recording_first_id(corpus: Corpus, first: list[str]) -> Corpus:
+class _RecordingFirstId(Corpus):
     """``corpus`` as the builder sees it, noting the first document id (the manifest's probe)."""
 
-    def documents():  # type: ignore[no-untyped-def]
-        for doc in corpus:
-            if not first:
-                first.append(doc.id)
-            yield doc
+    def __init__(self, corpus: Corpus, first: list[str]) -> None:
+        def documents() -> Iterator[Document]:
+            for doc in corpus:
+                if not first:
+                    first.append(doc.id)
+                yield doc
 
-    return Corpus(corpus.name, documents, size_hint=corpus.size_hint)
+        super().__init__(corpus.name, documents)
+        self._inner = corpus
+
+    @property  # type: ignore[override]
+    def size_hint(self) -> int | None:
+        return self._inner.size_hint  # counted lazily by some corpora: only when shown
+
+    @size_hint.setter
+    def size_hint(self, value: int | None) -> None:
+        pass
 
 
 def build_index_dir(

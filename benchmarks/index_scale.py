@@ -1,0 +1,169 @@
+"""Index scale: build synthetic corpora of PubMedQA-shaped documents at growing sizes and report
+build time, peak resident memory, index size on disk and p50/p99 search latency.
+
+    python benchmarks/index_scale.py --sizes 100000 1000000            # tantivy, search-only
+    python benchmarks/index_scale.py --sizes 10000000 --workdir /scratch/medr3-scale
+
+Each size is built in a fresh child process (``medr3 index build``'s code path: streaming
+corpus, build lock, manifest with checksums), so its peak RSS is its own. Queries are unique
+(12 words of a target document in a question template), so result caches never hit. The table
+also shows how fast the synthetic documents are generated alone: that part of the build time
+is the benchmark's, not the indexer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from synthetic_corpus import (  # noqa: E402
+    _TEMPLATES,
+    CHUNK,
+    _chunk_documents,
+    synthetic_corpus,
+)
+
+RESULTS = HERE / "results" / "index_scale.json"
+
+
+def fast_queries(count: int, n_docs: int, chunks: int = 8, seed: int = 1) -> list[tuple[str, str]]:
+    """Unique ``(query, target id)`` pairs like ``medical_queries``, with targets drawn from a
+    few chunks so generating them costs a few chunks, not one chunk per query."""
+    rng = np.random.default_rng(seed)
+    n_chunks = (n_docs + CHUNK - 1) // CHUNK
+    picked_chunks = rng.choice(n_chunks, size=min(chunks, n_chunks), replace=False)
+    pairs: dict[str, str] = {}
+    per_chunk = -(-count // len(picked_chunks))
+    for chunk in picked_chunks:
+        docs = _chunk_documents(int(chunk), n_docs, 0, 50_000)
+        for _ in range(per_chunk):
+            doc = docs[int(rng.integers(len(docs)))]
+            words = re.findall(r"[a-z]+", (doc.title + " " + doc.content).lower())
+            chosen = [words[int(i)] for i in rng.choice(len(words), size=12, replace=False)]
+            template = _TEMPLATES[int(rng.integers(len(_TEMPLATES)))]
+            pairs.setdefault(template.format(*chosen[:3]) + " " + " ".join(chosen[3:]), doc.id)
+    return list(pairs.items())[:count]
+
+
+def _disk_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+
+
+def child(args: argparse.Namespace) -> None:
+    """Build one size and print one JSON line (run in its own process)."""
+    from medr3_env.search import build_index, open_index
+
+    n_docs = args.child
+    out = Path(args.workdir) / f"synthetic-{n_docs}-{args.backend}"
+    sample = min(n_docs, 20_000)
+    started = time.perf_counter()
+    generated = sum(1 for _ in synthetic_corpus(sample))
+    generate_rate = generated / (time.perf_counter() - started)
+    started = time.perf_counter()
+    manifest = build_index(
+        synthetic_corpus(n_docs),
+        out,
+        backend=args.backend,
+        entity_extractor=args.entity_extractor,
+        progress=True,
+    )
+    build_s = time.perf_counter() - started
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    size = _disk_bytes(out)
+    queries = fast_queries(args.queries, n_docs)
+    searcher = open_index(out)
+    for query, _ in queries[:20]:  # warm the OS page cache and the analyser, as a server would
+        searcher.search(query + " warmup", k=10)
+    latencies, found = [], 0
+    for query, target in queries:
+        t0 = time.perf_counter()
+        hits = searcher.search(query, k=10)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        found += any(h.doc_id == target for h in hits)
+    latencies.sort()
+    row = {
+        "docs": n_docs,
+        "backend": args.backend,
+        "entity_extractor": args.entity_extractor,
+        "build_s": round(build_s, 1),
+        "build_docs_per_s": round(n_docs / build_s),
+        "generate_docs_per_s": round(generate_rate),
+        "peak_rss_mb": round(peak_rss / 2**20),
+        "index_mb": round(size / 2**20, 1),
+        "bytes_per_doc": round(size / n_docs),
+        "index_files": len(manifest.files),
+        "queries": len(queries),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
+        "target_in_top10": round(found / len(queries), 3),
+    }
+    print(json.dumps(row), flush=True)
+    if not args.keep:
+        searcher.close()
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--backend", default="tantivy")
+    parser.add_argument("--entity-extractor", default="none")
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--workdir", default="/tmp/medr3-index-scale")
+    parser.add_argument("--keep", action="store_true", help="Keep the built indexes.")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n_docs in args.sizes:
+        command = [sys.executable, __file__, "--child", str(n_docs)]
+        command += ["--backend", args.backend, "--entity-extractor", args.entity_extractor]
+        command += ["--queries", str(args.queries), "--workdir", args.workdir]
+        command += ["--keep"] if args.keep else []
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    columns = list(rows[0])
+    print("\n" + " | ".join(columns))
+    for row in rows:
+        print(" | ".join(str(row[c]) for c in columns))
+    result = {
+        "benchmark": "index_scale",
+        "command": "python benchmarks/index_scale.py " + " ".join(sys.argv[1:]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg_1m_at_end": round(os.getloadavg()[0], 1),
+            "python": platform.python_version(),
+        },
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    merged = {r["docs"]: r for r in previous.get("rows", []) if r.get("backend") == args.backend}
+    merged.update({r["docs"]: r for r in rows})
+    result["rows"] = [merged[k] for k in sorted(merged)]
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
