@@ -376,6 +376,8 @@ def child_memory(workload: Workload, kwargs: dict, n_envs: int) -> dict:
 def memory_in_child(args: argparse.Namespace, corpus: str, backend: str) -> dict:
     command = [sys.executable, __file__, "--child-memory", corpus, "--backends", backend]
     command += ["--extractor", args.extractor, "--pubmedqa", str(args.pubmedqa)]
+    if args.core is not None:
+        command += ["--core", str(args.core)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"memory_error": done.stderr[-500:]}
@@ -532,6 +534,7 @@ def main() -> None:
     )
     parser.add_argument("--memory-sizes", default="100000", help="Sizes with memory columns.")
     parser.add_argument("--extractor", default="auto", help="Entity extractor of env and index.")
+    parser.add_argument("--core", type=int, help="The core to pin to (default: the first allowed).")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child-memory", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -539,7 +542,8 @@ def main() -> None:
     args.memory_sizes = {int(s) for s in str(args.memory_sizes).split(",") if s}
     backends = [b for b in args.backends.split(",") if b]
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        core = args.core if args.core is not None else sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {core})
     if args.child_memory:
         name = args.child_memory
         workload = (
