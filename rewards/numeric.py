@@ -27,7 +27,7 @@ _QUANTITY = re.compile(
     rf"(?:\s*(?:(?P<dash>-|–|—|to)|(?P<pm>±|\+/-|\+-))\s*(?P<high>{_NUMBER}))?"
     r"(?P<unit>"
     r"(?:\s*[x×*]\s*10\s*(?:\^|\*\*)?\s*[0-9⁰¹²³⁴⁵⁶⁷⁸⁹]+)?"
-    rf"(?:\s*{_COMPONENT}(?:\s*(?:/|\bper\b)\s*(?:1\.73\s*m(?:2|²|\^2)|{_COMPONENT}))*"
+    rf"(?:\s*{_COMPONENT}(?:\s*(?:/|\bper\b)\s*(?:1\.73\s*m(?:2|²|\^2)|24\s*h(?:ours?|rs?)?\b|{_COMPONENT}))*"
     r"|\s*/\s*[a-z]+)?"
     r")",
     re.IGNORECASE,
@@ -79,8 +79,22 @@ _UNIT_WORDS = {
     "mmhg": "mmhg", "mm hg": "mmhg", "kpa": "kpa", "cmh2o": "cmh2o",
     "bpm": "beat/min", "beat": "beat", "beats": "beat", "breath": "breath", "breaths": "breath",
     "%": "%", "percent": "%", "pct": "%",
-    "°c": "°c", "degc": "°c", "mm": "mm", "cm": "cm", "m": "m",
+    "°c": "°c", "degc": "°c", "°f": "°f", "mm": "mm", "cm": "cm", "m": "m",
+    "nmol": "nmol", "pmol": "pmol", "pg": "pg", "fl": "fl", "mosmol": "mosm",
+    "µl": "ul", "μl": "ul", "ul": "ul", "mcl": "ul", "microliter": "ul", "microliters": "ul",
+    "mm3": "mm3", "m2": "m2", "m²": "m2", "cell": "cell", "cells": "cell",
+    "dose": "dose", "doses": "dose", "tablet": "tablet", "tablets": "tablet",
 }  # fmt: skip
+_KNOWN_UNITS = frozenset(_UNIT_WORDS.values()) | {"1.73m2", "day"}
+"""Canonical unit parts; a number followed by any other word has no unit ("GOLD 3 severe")."""
+_COMPARATORS = (
+    ("<=", " le "),
+    (">=", " ge "),
+    ("≤", " le "),
+    ("≥", " ge "),
+    ("<", " lt "),
+    (">", " gt "),
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +121,9 @@ def canonical_unit(unit: str) -> str:
         part = part.strip()
         scale, _, rest = part.partition(" ") if part.startswith("10^") else ("", "", part)
         rest = re.sub(r"\s+", " ", rest.strip())
-        if rest.replace(" ", "") in _UNIT_WORDS:
+        if re.fullmatch(r"24\s*h(?:ours?|rs?)?", rest):
+            rest = "day"  # "mg/24 h" = "mg/day"
+        elif rest.replace(" ", "") in _UNIT_WORDS:
             rest = _UNIT_WORDS[rest.replace(" ", "")]
         elif rest in _UNIT_WORDS:
             rest = _UNIT_WORDS[rest]
@@ -119,8 +135,15 @@ def canonical_unit(unit: str) -> str:
     return "/".join(parts)
 
 
+def _is_known(unit: str) -> bool:
+    return all(
+        part.split(" ")[-1] in _KNOWN_UNITS or part.startswith("10^") for part in unit.split("/")
+    )
+
+
 def quantities(text: str) -> list[Quantity]:
-    """Every number (or range) in ``text`` with the unit written after it."""
+    """Every number (or range) in ``text`` with the unit written after it (``""`` when the word
+    after the number is not a unit)."""
     found = []
     for match in _QUANTITY.finditer(text):
         low = _number(match["low"])
@@ -129,15 +152,21 @@ def quantities(text: str) -> list[Quantity]:
             low, high = low - high, low + high
         if high < low:
             low, high = high, low
-        unit = match["unit"] or ""
-        if unit.strip().lower() in {"to", "and", "or"}:
-            unit = ""
-        found.append(Quantity(low, high, canonical_unit(unit), match.span()))
+        unit = canonical_unit(match["unit"] or "")
+        span = match.span()
+        if unit and not _is_known(unit):
+            unit, span = (
+                "",
+                (match.start(), match.end("high") if match["high"] else match.end("low")),
+            )
+        found.append(Quantity(low, high, unit, span))
     return found
 
 
 def _words(text: str, skip: tuple[int, int]) -> set[str]:
     rest = (text[: skip[0]] + " " + text[skip[1] :]).lower()
+    for symbol, word in _COMPARATORS:  # "<55 mg/dL" is not "55 mg/dL"
+        rest = rest.replace(symbol, word)
     return {w for w in _WORD.findall(rest) if w not in _FILLER}
 
 

@@ -26,6 +26,9 @@ from medr3_env.rewards.numeric import canonical_unit, numeric_match, quantities
         ("20 mm Hg", "20 mmHg"),
         ("92 mg", "90 ± 5 mg"),
         ("magnesium sulfate 4 g", "Magnesium sulfate 4 g"),
+        ("250 mg/24 h", "250 mg/day"),
+        ("250 cells/mm3", "250 cells/mm³"),
+        ("<55 mg/dL", "< 55 mg/dL"),
     ],
 )
 def test_the_same_quantity_written_differently_matches(prediction, gold):
@@ -49,13 +52,18 @@ def test_the_same_quantity_written_differently_matches(prediction, gold):
         ("4 g", "magnesium sulfate 4 g"),  # drops the drug
         ("not 90 mg", "90 mg"),  # adds a word that changes the meaning
         ("60", "60 mL/min/1.73 m2"),
+        (">55 mg/dL", "<55 mg/dL"),  # the comparator is part of the answer
+        ("55 mg/dL", "<55 mg/dL"),
     ],
 )
 def test_other_numbers_units_and_hedges_do_not_match(prediction, gold):
     assert numeric_match(prediction, gold) is False
 
 
-@pytest.mark.parametrize("gold", ["Digoxin", "3", "140/90 mmHg", "5 mg then 10 mg"])
+@pytest.mark.parametrize(
+    "gold",
+    ["Digoxin", "3", "140/90 mmHg", "5 mg then 10 mg", "GOLD 3 severe", "HIV-1 p24 antigen"],
+)
 def test_golds_that_are_not_one_quantity_with_a_unit_are_left_to_exact_match(gold):
     assert numeric_match("3 mg", gold) is None
 
