@@ -412,4 +412,10 @@ class MedR3Env(gym.Env[str, str]):
         if self._done:
             info["final_answer"] = context.final_answer
             info["correct"] = is_correct(context)
+            if self.config.reward_weights.get("evidence", 0.0) != 0.0:
+                match = context.evidence
+                info["evidence"] = {
+                    "doc_ids": list(match.doc_ids),
+                    "entities": sorted(match.matched),
+                }
         return info

@@ -86,6 +86,8 @@ class TrajectoryRecord(BaseModel):
     reward_weights: dict[str, float]
     reward_total: float
     """The episode return: Σ weight × term (equals the sum of step rewards)."""
+    evidence_entities: list[str] | None = None
+    """The entities the evidence term counted (``info["evidence"]``); ``None`` in older files."""
     corpus_fingerprint: str | None = None
     """Fingerprint of the indexed corpus, when the episode had a search index (v2)."""
     entity_extractor: str | None = None
@@ -212,6 +214,7 @@ class TrajectoryRecorder:
             reward_terms=dict(info["reward_terms"]),
             reward_weights=dict(info["reward_weights"]),
             reward_total=float(info["reward_total"]),
+            evidence_entities=(info.get("evidence") or {}).get("entities"),
             corpus_fingerprint=getattr(manifest, "corpus_fingerprint", None),
             entity_extractor=getattr(manifest, "entity_extractor", None),
             medr3_version=__version__,

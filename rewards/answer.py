@@ -7,7 +7,8 @@
   "48 hours") also matches the same quantity written differently (:mod:`.numeric`).
 
 An answer that names several options (or several verdicts) is wrong. In stages that require
-reasoning (``min_reasoning_words``), an answer given without that much reasoning scores 0.
+reasoning (``min_reasoning_words``), an answer given without that many real words of reasoning
+(distinct content words: filler repeated, stop words and numbers do not count) scores 0.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import re
 
 from medr3_env.corpora.records import QAItem
 from medr3_env.rewards.context import EpisodeContext
+from medr3_env.rewards.guards import real_word_count
 from medr3_env.rewards.numeric import numeric_match
 from medr3_env.rewards.registry import register_reward
 from medr3_env.rewards.text import exact_match, normalise_answer, token_f1
+from medr3_env.text_norm import clean_text, map_confusables
 
 _LETTER_PREFIX = re.compile(
     r"^\s*(?:(?:the\s+)?(?:correct\s+)?(?:option|answer|choice)\s*(?:is\s*)?[:\-]?\s*)?"
@@ -89,7 +92,11 @@ def choose_verdict(answer: str) -> str | None:
 
 
 def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
-    """Correctness of ``answer`` for ``item`` in [0, 1]."""
+    """Correctness of ``answer`` for ``item`` in [0, 1] (on cleaned text: zero-width characters
+    and compatibility forms do not matter, and a look-alike option letter reads as the letter)."""
+    answer = clean_text(answer)
+    if len(answer.strip(" .()[]")) == 1:
+        answer = map_confusables(answer)
     if item.answer_type == "mcq" and item.options:
         return float(choose_option(answer, item.options) == item.answer)
     if item.answer_type == "yesno":
@@ -102,12 +109,18 @@ def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
     return exact_match(answer, golds)
 
 
+def answer_score(ctx: EpisodeContext) -> float:
+    """``score_answer`` of the final answer (0 without one), ignoring the reasoning gate: the factor
+    that gates the process terms (``retrieval``, ``evidence``)."""
+    if ctx.final_answer is None:
+        return 0.0
+    return score_answer(ctx.item, ctx.final_answer, ctx.config.answer_metric)
+
+
 def is_correct(ctx: EpisodeContext) -> bool:
     """Whether the episode's final answer is correct: ``score_answer(item, answer) == 1``, whatever
     the reward weights or the reasoning gate (``info["correct"]``, OpenRLHF's ``scores``)."""
-    if ctx.final_answer is None:
-        return False
-    return score_answer(ctx.item, ctx.final_answer, ctx.config.answer_metric) >= 1.0
+    return answer_score(ctx) >= 1.0
 
 
 @register_reward("answer", range=(0.0, 1.0))
@@ -116,6 +129,6 @@ def answer_reward(ctx: EpisodeContext) -> float:
     if ctx.final_answer is None:
         return 0.0
     min_words = ctx.config.min_reasoning_words or 0
-    if min_words and len(ctx.reasoning.split()) < min_words:
+    if min_words and real_word_count(ctx.reasoning) < min_words:
         return 0.0
     return score_answer(ctx.item, ctx.final_answer, ctx.config.answer_metric)

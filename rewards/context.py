@@ -12,6 +12,7 @@ from medr3_env.search.base import Hit, IndexedDocument
 
 if TYPE_CHECKING:
     from medr3_env.config import EnvConfig
+    from medr3_env.rewards.evidence import EvidenceMatch
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,11 @@ class EpisodeContext:
     def reasoning(self) -> str:
         """The model's reasoning over all valid turns (fake-observation turns are excluded)."""
         return "\n".join(t.reasoning for t in self.turns if t.valid and t.reasoning)
+
+    @cached_property
+    def evidence(self) -> EvidenceMatch:
+        """What the ``evidence`` term counts (documents used, matched entities), computed once per
+        context and shared by the term, ``info["evidence"]`` and the viewer."""
+        from medr3_env.rewards.evidence import episode_evidence
+
+        return episode_evidence(self)

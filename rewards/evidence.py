@@ -1,72 +1,87 @@
-"""``evidence``: does the reasoning use the documents the agent actually read?
+"""``evidence``: is the reasoning grounded in what the agent read, and relevant to the question?
 
-Entities (normalised biomedical concept strings) of the agent's reasoning and short answer are
-compared with the *relevant* entities of the documents it read (or, if it read nothing, the
-documents it retrieved). A document sentence is relevant when it mentions an anchor entity: one
-from the question, its options or the gold answer. ``evidence_metric`` selects precision, recall or
-F1 (default) of agent entities against relevant document entities.
+The documents the term uses are the ones the agent *read* after a search returned them — only the
+gold evidence documents among them when the item names gold ids. Their *support* is the entities of
+their sentences that mention an anchor (an entity of the question, its options or the gold answer),
+plus the documents' own annotations (PubMedQA's MeSH headings), minus the entities of the question
+itself (repeating the question is not evidence of reading).
 
-Entity annotations that a corpus provides (PubMedQA's MeSH headings) are the documents' main
-topics: they always count as relevant document entities, and the agent's text is matched against
-them too (with natural-order and singular variants), so they score even when no lexicon lists them.
-Demographic and study-design headings ("Humans", "Retrospective Studies") are ignored.
+The reasoning is judged sentence by sentence (:func:`medr3_env.rewards.guards.sentence_spans`), on
+cleaned text (:func:`medr3_env.rewards.guards.clean`). A sentence's entities count as *matched* when
+they are supported, the sentence is prose (at least ``MIN_PROSE_WORDS`` content words outside
+entity names: a bare entity list is not) and it is not a copy of a document
+(:func:`medr3_env.rewards.guards.copied`: robust to fillers, synonyms, zero-width characters and
+look-alike letters). Every entity of the reasoning counts in the precision's denominator::
 
-Guards against reward hacking:
+    precision = |matched| / |all reasoning entities − question entities|
+    coverage  = min(1, |matched| / min(COVERAGE_ENTITIES, |support|))
+    reads     = min(1, max(1, gold ids) / distinct documents read)
+    evidence  = precision × coverage × reads × answer score
 
-* verbatim copying: spans of ``COPY_SPAN_WORDS`` or more consecutive words that also occur in a
-  read document are removed before extraction, so pasting documents earns nothing;
-* entity stuffing: precision is measured against the relevant entities only, and more than
-  ``MAX_AGENT_ENTITIES`` distinct entities scale the score down; a long answer (over
-  ``MAX_ANSWER_WORDS``) contributes no entities.
+so stuffing, copying and off-topic documents lower the score, one grounded fact saturates it, and
+a wrong or missing answer earns nothing (process terms cannot carry a wrong answer). Reasoning
+with any sentence copied from a document scores 0: pasting is never evidence of reading.
+:func:`match_evidence` is the one function that decides which entities count; the viewer
+highlights exactly its ``matched`` set.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from medr3_env.corpora.records import QAItem
 from medr3_env.entities import EntityExtractor, load_extractor
 from medr3_env.lexicons import heading_variants, is_generic_heading
+from medr3_env.rewards import guards
+from medr3_env.rewards.answer import answer_score
 from medr3_env.rewards.context import EpisodeContext
 from medr3_env.rewards.registry import register_reward
 from medr3_env.search.base import IndexedDocument
 from medr3_env.term_matcher import TermMatcher, TermTable
 
-COPY_SPAN_WORDS = 12
-MAX_AGENT_ENTITIES = 20
-MAX_ANSWER_WORDS = 30
+MIN_PROSE_WORDS = 3
+"""Content words outside entity names that make a sentence prose rather than a list."""
+COVERAGE_ENTITIES = 1
+"""Matched entities that saturate coverage: one grounded fact is enough, more earn nothing (so
+listing more entities never pays; precision then decides)."""
+COPY_SPAN_WORDS = guards.COPY_MIN_WORDS
 
-_WORD = re.compile(r"\S+")
+_SPACES = re.compile(r"\s+")
+
+Span = tuple[int, int, str]
 
 
-def _norm_word(word: str) -> str:
-    return word.strip(".,;:!?()[]{}\"'").lower()
+@dataclass(frozen=True)
+class EvidenceMatch:
+    """What the evidence term counted in one episode."""
 
+    doc_ids: tuple[str, ...]
+    """The documents it used (read after being retrieved; gold ones only when gold ids exist)."""
+    support: frozenset[str]
+    """Entities those documents support for this question."""
+    agent: frozenset[str]
+    """Entities of the reasoning, question entities left out."""
+    matched: frozenset[str]
+    """Supported entities of prose sentences that are not copies: what earns reward."""
+    copied_sentences: int = 0
+    list_sentences: int = 0
 
-def strip_copied_spans(text: str, sources: list[str], span: int = COPY_SPAN_WORDS) -> str:
-    """``text`` without runs of ``span``+ consecutive words that appear verbatim in ``sources``."""
-    words = [(m.group(), _norm_word(m.group())) for m in _WORD.finditer(text)]
-    if len(words) < span or not sources:
-        return text
-    grams: set[tuple[str, ...]] = set()
-    for source in sources:
-        tokens = [_norm_word(w) for w in source.split()]
-        grams.update(tuple(tokens[i : i + span]) for i in range(len(tokens) - span + 1))
-    copied = [False] * len(words)
-    keys = [w for _, w in words]
-    for start in range(len(words) - span + 1):
-        if tuple(keys[start : start + span]) in grams:
-            for i in range(start, start + span):
-                copied[i] = True
-    # Keep a line break where a span was removed so entities on both sides never merge.
-    out: list[str] = []
-    for (raw, _), was_copied in zip(words, copied, strict=True):
-        if not was_copied:
-            out.append(raw)
-        elif not out or out[-1] != "\n":
-            out.append("\n")
-    return " ".join(out)
+    @property
+    def precision(self) -> float:
+        return len(self.matched) / len(self.agent) if self.agent else 0.0
+
+    @property
+    def coverage(self) -> float:
+        needed = min(COVERAGE_ENTITIES, len(self.support))
+        return min(1.0, len(self.matched) / needed) if needed else 0.0
+
+    @property
+    def score(self) -> float:
+        """``precision × coverage``; 0 when any sentence is a copy of a document (before the
+        answer gate)."""
+        return 0.0 if self.copied_sentences else self.precision * self.coverage
 
 
 def annotation_terms(documents: list[IndexedDocument]) -> tuple[str, ...]:
@@ -80,10 +95,10 @@ def _annotation_matcher(pairs: tuple[tuple[str, str], ...]) -> TermMatcher:
     return TermMatcher(TermTable(lower=dict(pairs)))
 
 
-def annotation_entities(text: str, terms: tuple[str, ...], extractor: EntityExtractor) -> set[str]:
-    """The annotation concepts (as ``extractor`` names them) that ``text`` mentions."""
+def annotation_spans(text: str, terms: tuple[str, ...], extractor: EntityExtractor) -> list[Span]:
+    """Spans of the annotation concepts (as ``extractor`` names them) that ``text`` mentions."""
     if not terms:
-        return set()
+        return []
     pairs = tuple(
         sorted(
             (form.lower(), extractor.canonical(term))
@@ -91,77 +106,172 @@ def annotation_entities(text: str, terms: tuple[str, ...], extractor: EntityExtr
             for form in heading_variants(term)
         )
     )
-    return {canonical for _, _, canonical in _annotation_matcher(pairs).find(text)}
+    return list(_annotation_matcher(pairs).find(text))
 
 
-def relevant_entities(
-    documents: list[IndexedDocument], anchors: set[str], annotations: set[str] = frozenset()
+def annotation_entities(text: str, terms: tuple[str, ...], extractor: EntityExtractor) -> set[str]:
+    """The annotation concepts (as ``extractor`` names them) that ``text`` mentions."""
+    return {canonical for _, _, canonical in annotation_spans(text, terms, extractor)}
+
+
+def entity_spans(extractor: EntityExtractor, text: str) -> list[Span]:
+    """``(start, end, entity)`` spans of the entities ``extractor`` finds in ``text``."""
+    spans_of = getattr(extractor, "extract_spans", None)
+    if callable(spans_of):
+        return sorted(spans_of(text))
+    return []
+
+
+def supported_entities(
+    documents: list[IndexedDocument],
+    anchors: set[str],
+    annotations: set[str] | frozenset[str] = frozenset(),
+    *,
+    gold: bool = False,
 ) -> set[str]:
-    """Entities of document sentences that mention an anchor (all entities if none do), plus the
-    documents' annotation concepts."""
-    relevant: set[str] = set()
-    everything: set[str] = set()
+    """The entities the documents support for a question, plus their annotation concepts.
+
+    Gold evidence documents (``gold=True``) support every entity of their sentences; other
+    documents only the entities of sentences that mention an anchor, so an off-topic document
+    supports nothing but its annotations.
+    """
+    supported: set[str] = set()
     for doc in documents:
         for sentence in doc.sentence_entities:
-            everything.update(sentence)
-            if anchors.intersection(sentence):
-                relevant.update(sentence)
-    return (relevant or everything) | annotations
+            if gold or anchors.intersection(sentence):
+                supported.update(sentence)
+    return supported | annotations
 
 
-def overlap_score(agent: set[str], target: set[str], metric: str) -> float:
-    if not agent or not target:
-        return 0.0
-    hits = len(agent & target)
-    precision, recall = hits / len(agent), hits / len(target)
-    if metric == "precision":
-        return precision
-    if metric == "recall":
-        return recall
-    return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
+_TITLES: dict[tuple[str, str, str], frozenset[str]] = {}
 
 
-def evidence_entities(
+def _title_entities(extractor: EntityExtractor, doc_id: str, title: str) -> frozenset[str]:
+    """Entities of a document's title, cached by extractor and id (titles are short)."""
+    key = (getattr(extractor, "name", type(extractor).__name__), doc_id, title)
+    if key not in _TITLES:
+        if len(_TITLES) > 16_384:
+            _TITLES.clear()
+        _TITLES[key] = frozenset(extractor.extract(guards.clean(title)))
+    return _TITLES[key]
+
+
+def evidence_documents(ctx: EpisodeContext) -> list[IndexedDocument]:
+    """The documents the evidence term uses: read after a search returned them, and gold ones
+    only when the item names gold evidence ids. Reading an id no search returned earns nothing."""
+    retrieved = set(ctx.retrieved_ids)
+    gold = set(ctx.item.evidence_ids)
+    ids = [i for i in ctx.read_ids if i in retrieved and (not gold or i in gold)]
+    return [doc for doc in (ctx.documents.get(i) for i in ids) if doc is not None]
+
+
+def _blank(sentence: str, spans: list[Span], offset: int) -> str:
+    """``sentence`` with its entity spans (offsets relative to the text) blanked out."""
+    chars = list(sentence)
+    for start, end, _ in spans:
+        for i in range(max(0, start - offset), min(len(chars), end - offset)):
+            chars[i] = " "
+    return "".join(chars)
+
+
+def match_evidence(
     extractor: EntityExtractor,
     item: QAItem,
     reasoning: str,
-    final_answer: str | None,
     documents: list[IndexedDocument],
-) -> tuple[set[str], set[str]]:
-    """``(agent entities, relevant document entities)`` as the ``evidence`` term compares them.
+    seen: list[IndexedDocument] | None = None,
+) -> EvidenceMatch:
+    """What the evidence term counts for ``reasoning`` against ``documents``.
 
-    Agent entities come from the reasoning plus a short final answer, after verbatim copies of the
-    documents are removed; document entities are those of sentences that mention the question's
-    anchors, plus the documents' annotation concepts.
+    Args:
+        extractor: the environment's entity extractor.
+        item: the question (its question, options, gold answer and aliases give the anchors).
+        reasoning: the agent's reasoning over its valid turns.
+        documents: the documents the term uses (:func:`evidence_documents`).
+        seen: every document the agent saw (read or retrieved), for copy detection; defaults to
+            ``documents``.
     """
+    if not documents:
+        return EvidenceMatch((), frozenset(), frozenset(), frozenset())
     anchor_text = " \n".join(
         [item.question, *(item.options or {}).values(), item.answer_text, *item.aliases]
     )
-    anchors = extractor.extract(anchor_text)
-    annotations = annotation_terms(documents)
-    concepts = {extractor.canonical(term) for term in annotations}
-    target = relevant_entities(documents, anchors, concepts)
-    answer = final_answer or ""
-    agent_text = reasoning
-    if len(answer.split()) <= MAX_ANSWER_WORDS:
-        agent_text = f"{agent_text}\n{answer}"
-    agent_text = strip_copied_spans(agent_text, [doc.content for doc in documents])
-    agent = extractor.extract(agent_text) | annotation_entities(agent_text, annotations, extractor)
-    return agent, target
+    anchors = extractor.extract(guards.clean(anchor_text))
+    question = extractor.extract(guards.clean(item.question))
+    terms = annotation_terms(documents)
+    gold = bool(item.evidence_ids) and all(d.id in item.evidence_ids for d in documents)
+    support = supported_entities(
+        documents, anchors, {extractor.canonical(t) for t in terms}, gold=gold
+    )
+    for doc in documents:  # a gold document's title is part of what was read
+        if gold:
+            support |= _title_entities(extractor, doc.id, doc.title)
+    support -= question
+    sources = [guards.document_shingles(d.id, d.content) for d in (seen or documents)]
+
+    text = guards.clean(reasoning)
+    spans = entity_spans(extractor, text) + annotation_spans(text, terms, extractor)
+    agent: set[str] = set()
+    matched: set[str] = set()
+    copies = lists = 0
+    for start, end in guards.sentence_spans(text):
+        inside = [s for s in spans if start <= s[0] < end]
+        entities = {canonical for _, _, canonical in inside} - question
+        if not entities:
+            continue
+        agent |= entities
+        sentence = text[start:end]
+        outside = _blank(sentence, inside, start)
+        if any(guards.copied(sentence, source, judge=outside) for source in sources):
+            copies += 1
+            continue
+        if guards.real_word_count(outside) < MIN_PROSE_WORDS:
+            lists += 1
+            continue
+        matched |= entities & support
+    return EvidenceMatch(
+        doc_ids=tuple(d.id for d in documents),
+        support=frozenset(support),
+        agent=frozenset(agent),
+        matched=frozenset(matched),
+        copied_sentences=copies,
+        list_sentences=lists,
+    )
+
+
+def episode_evidence(ctx: EpisodeContext) -> EvidenceMatch:
+    """:func:`match_evidence` for an episode, with the environment's extractor and documents."""
+    extractor = load_extractor(ctx.config.entity_extractor)
+    seen = [d for d in (ctx.documents.get(i) for i in ctx.documents) if d is not None]
+    return match_evidence(extractor, ctx.item, ctx.reasoning, evidence_documents(ctx), seen)
+
+
+def strip_copied_spans(text: str, sources: list[str]) -> str:
+    """``text`` without its sentences that are copies of ``sources`` (see
+    :func:`medr3_env.rewards.guards.copied`)."""
+    grams = [guards.shingles(guards.content_words(source)) for source in sources]
+    kept = [
+        text[a:b]
+        for a, b in guards.sentence_spans(text)
+        if not any(guards.copied(text[a:b], g) for g in grams)
+    ]
+    return "\n".join(kept)
 
 
 @register_reward("evidence", range=(0.0, 1.0))
 def evidence_reward(ctx: EpisodeContext) -> float | None:
-    """Entity overlap (F1 by default) between the reasoning and the relevant read documents."""
-    ids = ctx.read_ids or ctx.retrieved_ids
-    documents = [doc for doc in (ctx.documents.get(i) for i in ids) if doc is not None]
-    if not documents:
-        return 0.0 if ctx.config.search_enabled else None
-    extractor = load_extractor(ctx.config.entity_extractor)
-    agent, target = evidence_entities(
-        extractor, ctx.item, ctx.reasoning, ctx.final_answer, documents
-    )
-    score = overlap_score(agent, target, ctx.config.evidence_metric)
-    if len(agent) > MAX_AGENT_ENTITIES:
-        score *= MAX_AGENT_ENTITIES / len(agent)
-    return score
+    """Grounded, relevant reasoning: precision × coverage of supported entities, × answer score."""
+    if not ctx.config.search_enabled and not ctx.read_ids:
+        return None
+    if ctx.final_answer is None:
+        return 0.0
+    gate = answer_score(ctx)
+    if gate == 0.0:
+        return 0.0
+    return ctx.evidence.score * read_precision(ctx) * gate
+
+
+def read_precision(ctx: EpisodeContext) -> float:
+    """min(1, max(1, gold ids) / distinct documents read): reading everything dilutes the score."""
+    read = len(ctx.read_ids)
+    return min(1.0, max(1, len(ctx.item.evidence_ids)) / read) if read else 0.0

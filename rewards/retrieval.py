@@ -1,12 +1,22 @@
-"""``retrieval``: did the agent's searches find the evidence?
+"""``retrieval``: did the agent's searches find the gold evidence, without fishing for it?
 
-* With gold evidence ids: recall of the gold ids among everything retrieved
-  (``retrieval_metric="recall"``, default), or the best nDCG@k of any one search (``"ndcg"``).
-* Without gold ids, a lexical proxy: the largest fraction of the content words of the question plus
-  the gold answer that any retrieved passage contains.
+::
 
-Repeated queries earn nothing extra: the score is multiplied by distinct queries / searches.
-Not applicable (``None``) where search is disabled (the reasoning stage).
+    retrieval = found × precision × distinct × answer score
+
+* ``found``: with gold evidence ids, recall of the gold ids among everything retrieved
+  (``retrieval_metric="recall"``, default) or the best nDCG@k of any one search (``"ndcg"``);
+  without gold ids, a lexical proxy: the largest share of the content words of the question plus
+  the gold answer that one retrieved passage contains.
+* ``precision`` = min(1, budget / distinct ids retrieved), budget = ``top_k`` × max(1, gold ids):
+  one search per gold document is free, more volume dilutes the score.
+* ``distinct`` = searches that found something new / searches
+  (:func:`medr3_env.rewards.guards.distinct_search_count`: folded words and hit lists are compared,
+  so "question + qqzx", upper case or reordered words are repeats).
+* ``answer score``: a wrong or missing final answer earns nothing, so an episode cut off at
+  ``max_turns`` is never paid for its searches.
+
+Reading an id no search returned adds nothing. Not applicable (``None``) where search is disabled.
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from __future__ import annotations
 import math
 import re
 
+from medr3_env.rewards import guards
+from medr3_env.rewards.answer import answer_score
 from medr3_env.rewards.context import EpisodeContext
 from medr3_env.rewards.registry import register_reward
 from medr3_env.search.query import query_terms
@@ -39,32 +51,43 @@ def lexical_coverage(target_terms: set[str], text: str) -> float:
     return len(target_terms & words) / len(target_terms)
 
 
-def _distinct_query_ratio(queries: tuple[str, ...]) -> float:
-    distinct = {" ".join(sorted(query_terms(q))) for q in queries}
-    return len(distinct) / len(queries)
+def volume_precision(ctx: EpisodeContext) -> float:
+    """min(1, ``top_k`` × max(1, gold ids) / distinct ids retrieved)."""
+    distinct = len(ctx.retrieved_ids)
+    if not distinct:
+        return 0.0
+    budget = ctx.config.top_k * max(1, len(ctx.item.evidence_ids))
+    return min(1.0, budget / distinct)
+
+
+def found_score(ctx: EpisodeContext) -> float:
+    """Gold recall / best nDCG@k / lexical proxy of the searches, before the guards."""
+    gold = set(ctx.item.evidence_ids)
+    if gold:
+        if ctx.config.retrieval_metric == "ndcg":
+            return max(
+                ndcg_at_k(gold, [h.doc_id for h in hits], ctx.config.top_k)
+                for hits in ctx.retrieved
+            )
+        return recall(gold, ctx.retrieved_ids)
+    target = set(query_terms(f"{ctx.item.question} {ctx.item.answer_text}", max_terms=64))
+    score = 0.0
+    for doc_id in ctx.retrieved_ids:
+        doc = ctx.documents.get(doc_id)
+        if doc is not None:
+            score = max(score, lexical_coverage(target, doc.contents))
+    return score
 
 
 @register_reward("retrieval", range=(0.0, 1.0))
 def retrieval_reward(ctx: EpisodeContext) -> float | None:
-    """Gold-evidence recall (or nDCG@k) of the searches; a lexical proxy without gold ids."""
+    """Gold recall (or nDCG@k) × volume precision × distinct searches × answer score."""
     if not ctx.config.search_enabled:
         return None
-    if not ctx.queries:
+    if not ctx.queries or ctx.final_answer is None:
         return 0.0
-    gold = set(ctx.item.evidence_ids)
-    if gold:
-        if ctx.config.retrieval_metric == "ndcg":
-            score = max(
-                ndcg_at_k(gold, [h.doc_id for h in hits], ctx.config.top_k)
-                for hits in ctx.retrieved
-            )
-        else:
-            score = recall(gold, ctx.retrieved_ids)
-    else:
-        target = set(query_terms(f"{ctx.item.question} {ctx.item.answer_text}", max_terms=64))
-        score = 0.0
-        for doc_id in ctx.retrieved_ids:
-            doc = ctx.documents.get(doc_id)
-            if doc is not None:
-                score = max(score, lexical_coverage(target, doc.contents))
-    return score * _distinct_query_ratio(ctx.queries)
+    gate = answer_score(ctx)
+    if gate == 0.0:
+        return 0.0
+    distinct = guards.distinct_search_count(ctx) / len(ctx.queries)
+    return found_score(ctx) * volume_precision(ctx) * distinct * gate

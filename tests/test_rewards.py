@@ -139,7 +139,11 @@ def test_retrieval_recall_ndcg_and_not_applicable():
     assert term(ctx(item, [search_turn("q", ["d1", "x"]), answer_turn("B", index=2)])) == 0.5
     assert term(ctx(item, [search_turn("q", ["d1", "d2"]), answer_turn("B", index=2)])) == 1.0
     ndcg = term(
-        ctx(item, [search_turn("q", ["x", "d1", "d2"])], config=EnvConfig(retrieval_metric="ndcg"))
+        ctx(
+            item,
+            [search_turn("q", ["x", "d1", "d2"]), answer_turn("B", index=2)],
+            config=EnvConfig(retrieval_metric="ndcg"),
+        )
     )
     assert 0 < ndcg < 1
     assert term(ctx(item, [answer_turn("B")])) == 0.0
@@ -153,9 +157,94 @@ def test_retrieval_proxy_without_gold_ids(starter_searcher):
     hit = starter_searcher.search("warfarin reversal vitamin K", k=1)[0]
     docs = {hit.doc_id: starter_searcher.get(hit.doc_id)}
     value = registered_rewards()["retrieval"](
-        ctx(item, [search_turn("warfarin", [hit.doc_id])], documents=docs)
+        ctx(
+            item,
+            [search_turn("warfarin", [hit.doc_id]), answer_turn("vitamin K", index=2)],
+            documents=docs,
+        )
     )
     assert 0.5 <= value <= 1.0
+
+
+def test_retrieval_is_paid_only_for_a_correct_final_answer():
+    term = registered_rewards()["retrieval"]
+    found = [search_turn("q", ["d1", "x"])]
+    assert term(ctx(MCQ, [*found, answer_turn("B", index=2)])) == 1.0
+    assert term(ctx(MCQ, [*found, answer_turn("A", index=2)])) == 0.0  # wrong answer
+    truncated = EpisodeContext(item=MCQ, turns=tuple(found), config=EnvConfig(), truncated=True)
+    assert term(truncated) == 0.0  # cut off at max_turns: no pay for searching
+
+
+def test_retrieval_volume_dilutes_and_near_duplicate_searches_are_repeats():
+    term = registered_rewards()["retrieval"]
+    answer = answer_turn("B", index=9)
+    one = term(ctx(MCQ, [search_turn("ethambutol", ["d1", "a", "b", "c", "e"]), answer]))
+    volume = term(
+        ctx(
+            MCQ,
+            [
+                search_turn("ethambutol", ["d1", "a", "b", "c", "e"]),
+                search_turn("isoniazid", ["f", "g", "h", "i", "j"], index=2),
+                answer,
+            ],
+        )
+    )
+    assert one == 1.0 and volume == pytest.approx(0.5)  # twice the documents, half the precision
+    for duplicate in ("ethambutol qqzx", "ETHAMBUTOL", "ethambu\u200btol", "еthambutol"):
+        repeated = term(
+            ctx(
+                MCQ,
+                [
+                    search_turn("ethambutol", ["d1", "a"]),
+                    search_turn(duplicate, ["d1", "a"], index=2),
+                    answer,
+                ],
+            )
+        )
+        assert repeated == 0.5, duplicate
+
+
+def test_guards_fold_spelling_tricks():
+    from medr3_env.rewards import guards
+
+    assert guards.fold("Dіgo\u200bxin\u202e") == "digoxin"  # Cyrillic і, zero-width, bidi
+    assert guards.fold("ＤＩＧＯＸＩＮ") == "digoxin"
+    assert guards.clean("HbA1c \u200bAF") == "HbA1c AF"  # case kept for abbreviations
+    assert guards.real_word_count("hmm hmm hmm hmm hmm hmm hmm hmm") == 1
+    assert guards.real_word_count("so it is the one that is to be in and of it") <= 2
+    assert guards.real_word_count(". . . - 1 2 3 4 5 6 7 8") == 0
+    assert (
+        guards.real_word_count(
+            "Digoxin toxicity causes nausea, yellow vision and ventricular arrhythmias"
+        )
+        >= 8
+    )
+
+
+def test_copy_detection_survives_perturbation(evidence_case):
+    from medr3_env.rewards import guards
+
+    _, doc = evidence_case
+    source = guards.document_shingles(doc.id, doc.content)
+    sentence = max(guards.sentences(doc.content), key=lambda s: len(guards.content_words(s)))
+    words = sentence.split()
+    perturbed = {
+        "verbatim": sentence,
+        "filler every 3": " ".join(
+            w + (" indeed" if i % 3 == 2 else "") for i, w in enumerate(words)
+        ),
+        "zero-width": sentence.replace(" ", "\u200b "),
+        "synonyms": " ".join(
+            {"the": "this", "and": "plus", "of": "regarding"}.get(w, w) for w in words
+        ),
+        "look-alikes": sentence.replace("e", "е").replace("o", "о"),
+        "upper case": sentence.upper(),
+    }
+    for name, text in perturbed.items():
+        assert guards.copied(text, source), name
+    assert not guards.copied(
+        "The passage says the first-line option is the safest choice here.", source
+    )
 
 
 # ------------------------------------------------------------------ evidence
@@ -170,7 +259,8 @@ def evidence_case(starter_searcher):
     return item, doc
 
 
-def _evidence(item, doc, reasoning, answer="B"):
+def _evidence(item, doc, reasoning, answer=None):
+    answer = item.answer if answer is None else answer
     turns = [
         search_turn("q", [doc.id]),
         Turn(index=2, text="", kind="read", argument=doc.id, read_id=doc.id),
@@ -191,8 +281,56 @@ def test_evidence_rewards_reasoning_that_uses_the_document(evidence_case):
 
 def test_guard_pasting_the_document_earns_nothing(evidence_case):
     item, doc = evidence_case
-    assert strip_copied_spans(doc.content, [doc.content]).strip() == ""
+    long_sentences = [
+        s for s in strip_copied_spans(doc.content, [doc.content]).split("\n") if len(s.split()) > 12
+    ]
+    assert long_sentences == []
     assert _evidence(item, doc, doc.content) == 0.0
+    assert _evidence(item, doc, doc.content.replace(" ", "\u200b ")) == 0.0
+    filler = " ".join(
+        w + (" notably" if i % 11 == 10 else "") for i, w in enumerate(doc.content.split())
+    )
+    assert _evidence(item, doc, filler) == 0.0
+
+
+def test_evidence_needs_a_correct_answer_and_prose(evidence_case):
+    from medr3_env.entities import load_extractor
+
+    item, doc = evidence_case
+    entities = sorted(
+        load_extractor().extract(doc.content) - load_extractor().extract(item.question)
+    )
+    prose = f"The passage explains that {entities[0]} matters for this patient here."
+    assert _evidence(item, doc, prose) == 1.0
+    wrong = next(k for k in item.options if k != item.answer)
+    assert _evidence(item, doc, prose, answer=wrong) == 0.0
+    assert _evidence(item, doc, ", ".join(entities)) == 0.0  # a bare entity list is not prose
+
+
+def test_evidence_ignores_documents_that_are_not_gold_or_not_searched(
+    evidence_case, starter_searcher
+):
+    item, doc = evidence_case
+    other = next(
+        starter_searcher.get(h.doc_id)
+        for h in starter_searcher.search("hand hygiene vaccination", k=5)
+        if h.doc_id not in item.evidence_ids
+    )
+    reasoning = (
+        "The passage explains that " + ", ".join(sorted(other.entities)[:3]) + " matter here."
+    )
+    turns = [
+        search_turn("q", [other.id]),
+        Turn(index=2, text="", kind="read", argument=other.id, read_id=other.id),
+        answer_turn(item.answer, reasoning, 3),
+    ]
+    evidence = registered_rewards()["evidence"]
+    assert evidence(ctx(item, turns, documents={other.id: other})) == 0.0
+    unsearched = [
+        Turn(index=1, text="", kind="read", argument=doc.id, read_id=doc.id),
+        answer_turn(item.answer, "The passage explains the key facts about it clearly.", 2),
+    ]
+    assert evidence(ctx(item, unsearched, documents={doc.id: doc})) == 0.0
 
 
 def test_guard_stuffing_every_entity_scores_low(evidence_case, starter_searcher):
@@ -204,9 +342,8 @@ def test_guard_stuffing_every_entity_scores_low(evidence_case, starter_searcher)
     for hit in starter_searcher.search(item.question, k=10):
         stuffing |= starter_searcher.get(hit.doc_id).entities
     stuffed = _evidence(item, doc, "; ".join(sorted(stuffing)))
-    honest = _evidence(
-        item, doc, "Key facts: " + ", ".join(sorted(load_extractor().extract(doc.content))[:5])
-    )
+    facts = sorted(load_extractor().extract(doc.content) - load_extractor().extract(item.question))
+    honest = _evidence(item, doc, f"The passage explains that {', '.join(facts[:3])} matter here.")
     assert stuffed < 0.5
     assert stuffed < honest
 
@@ -242,7 +379,12 @@ def test_evidence_counts_corpus_annotations_on_both_sides():
     evidence = registered_rewards()["evidence"]
     uses_topics = ctx(
         item,
-        [*turns, answer_turn("yes", "Delirium often follows a hip fracture.", 3)],
+        [
+            *turns,
+            answer_turn(
+                "yes", "In older adults, delirium often follows surgery for a hip fracture.", 3
+            ),
+        ],
         config,
         documents,
     )
@@ -270,10 +412,12 @@ def test_guard_repeating_the_same_search_does_not_raise_retrieval(starter_search
         env.reset(options={"item_id": item.id})
         for q in queries:
             env.step(f"<search>{q}</search>")
-        return env.step("<answer>x</answer>")[4]["reward_terms"]["retrieval"]
+        return env.step(f"<answer>{item.answer}</answer>")[4]["reward_terms"]["retrieval"]
 
     once = run([item.question])
+    assert once > 0
     assert run([item.question] * 4) <= once / 4 + 1e-9
+    assert run([item.question, item.question + " qqzx"]) <= once / 2 + 1e-9
 
 
 def test_guard_fake_observation_blocks_are_penalised(env):
@@ -296,6 +440,12 @@ def test_guard_bare_guess_in_reasoning_stage_earns_no_answer_reward(starter_sear
     )[4]
     assert bare["reward_terms"]["answer"] == 0.0 and reasoned["reward_terms"]["answer"] == 1.0
     assert bare["reward_total"] < reasoned["reward_total"]
+    assert bare["correct"] and reasoned["correct"]  # the gate changes the reward, not correctness
+    env.reset(options={"item_id": item.id})
+    filler = env.step(
+        f"<think>{'hmm ' * 12}so it is the one</think><answer>{item.answer}</answer>"
+    )[4]
+    assert filler["reward_terms"]["answer"] == 0.0
     assert "retrieval" in reasoned["reward_not_applicable"]
 
 
@@ -387,3 +537,41 @@ def test_entry_point_terms_are_loaded(monkeypatch):
         assert env_cfg.reward_weights == {"test_plugin_term": 1.0}
     finally:
         unregister_reward("test_plugin_term")
+
+
+def test_correct_is_the_answer_score_whatever_the_weights(starter_searcher):
+    env = MedR3Env(searcher=starter_searcher, reward_weights={"format": 1.0})
+    item = next(q for q in env.questions if q.answer_type == "mcq")
+    env.reset(options={"item_id": item.id})
+    info = env.step(f"<answer>{item.answer}</answer>")[4]
+    assert info["correct"] is True and "answer" not in info["reward_terms"]
+    env.reset(options={"item_id": item.id})
+    wrong = next(k for k in item.options if k != item.answer)
+    assert env.step(f"<answer>{wrong}</answer>")[4]["correct"] is False
+
+
+def test_lookalike_option_letter_reads_as_the_letter():
+    assert score_answer(MCQ, "\u0412") == 1.0  # Cyrillic Ve looks like B
+    assert score_answer(MCQ, "B\u200b") == 1.0
+
+
+def test_viewer_highlights_exactly_what_the_evidence_term_counted(starter_searcher):
+    from medr3_env.attacks import make_policy
+    from medr3_env.baseline import run_episode
+    from medr3_env.entities import load_extractor
+    from medr3_env.viewer.highlight import matched_entities
+
+    env = MedR3Env(searcher=starter_searcher)
+    extractor = load_extractor(env.config.entity_extractor)
+    items = sorted(env.questions, key=lambda q: q.id)[:: max(1, len(env.questions) // 6)][:6]
+    counted = 0
+    for name in ("honest", "volume_option_searches", "answer_at_once", "entity_list_with_prefix"):
+        for item in items:
+            record = run_episode(env, make_policy(name), item_id=item.id)
+            assert record.evidence_entities is not None
+            assert matched_entities(record, extractor) == set(record.evidence_entities)
+            # Recomputed from the recorded observations (older records), the set is the same.
+            older = record.model_copy(update={"evidence_entities": None})
+            assert matched_entities(older, extractor) == set(record.evidence_entities), name
+            counted += bool(record.evidence_entities)
+    assert counted > 0

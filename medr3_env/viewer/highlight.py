@@ -1,11 +1,12 @@
 """Which biomedical entities the evidence term matched in an episode, and where they occur.
 
-The evidence term compares the entities of the agent's reasoning (plus a short answer, minus
-passages copied verbatim) with the entities of the *relevant* sentences of the documents it read
-(or, with nothing read, retrieved). This module repeats that computation from the recorded text,
-with the same extractor (``config["entity_extractor"]``) and the term's own helpers, so the viewer
-needs no search index. Read documents longer than ``max_doc_chars`` were recorded cut, so an entity
-that occurs only after the cut is not highlighted.
+The environment reports what the evidence term counted (``info["evidence"]``, recorded as
+``TrajectoryRecord.evidence_entities``), and the viewer highlights exactly that set. For older
+records without it, the same function the term uses
+(:func:`medr3_env.rewards.evidence.match_evidence`) runs again on the documents the term uses (the
+ones read after a search returned them; gold ones only when gold ids exist) as recorded in the
+observations. Read documents longer than ``max_doc_chars`` were recorded cut, so for those older
+records an entity that occurs only after the cut is not highlighted.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from typing import Any
 
 from medr3_env.actions import parse_action
 from medr3_env.entities import EntityExtractor, normalise_entity
-from medr3_env.rewards.evidence import evidence_entities
+from medr3_env.rewards.evidence import match_evidence
 from medr3_env.search.base import IndexedDocument
 from medr3_env.trajectory import TrajectoryRecord
 
 Span = tuple[int, int, str]
 
 _READ = re.compile(r"\A<information>\nDocument (\S+) \| ([^\n]*)\n(.*)\n</information>\Z", re.S)
-_HIT = re.compile(r"^Doc \d+ \(id: (.*?) \| title: (.*?) \| score: [^)]*\)\n(.*)$", re.M)
 _CUT = re.compile(r" \[\.\.\. cut at \d+ characters\]\Z")
 
 
@@ -46,21 +46,18 @@ def entity_spans(extractor: EntityExtractor, text: str) -> list[Span]:
 
 
 def recorded_documents(record: TrajectoryRecord) -> list[tuple[str, str, str]]:
-    """``(id, title, text)`` of the documents the evidence term looked at, from the observations:
-    the documents read, or the search snippets when nothing was read."""
-    read = []
+    """``(id, title, text)`` of the documents the evidence term uses, from the observations: the
+    documents read after a search returned them (gold ones only when the item names gold ids)."""
+    searched: set[str] = {doc_id for turn in record.turns for doc_id, _ in turn.retrieved}
+    gold = set(record.item.evidence_ids)
+    read: dict[str, tuple[str, str, str]] = {}
     for turn in record.turns:
         match = _READ.match(turn.observation) if turn.action == "read" else None
-        if match:
-            read.append((match.group(1), match.group(2), _CUT.sub("", match.group(3))))
-    if read:
-        return list({doc_id: (doc_id, t, c) for doc_id, t, c in read}.values())
-    hits: dict[str, tuple[str, str, str]] = {}
-    for turn in record.turns:
-        if turn.action == "search":
-            for match in _HIT.finditer(turn.observation):
-                hits.setdefault(match.group(1), (match.group(1), match.group(2), match.group(3)))
-    return list(hits.values())
+        if match and match.group(1) in searched and (not gold or match.group(1) in gold):
+            read.setdefault(
+                match.group(1), (match.group(1), match.group(2), _CUT.sub("", match.group(3)))
+            )
+    return list(read.values())
 
 
 def agent_reasoning(record: TrajectoryRecord) -> str:
@@ -80,19 +77,16 @@ def agent_reasoning(record: TrajectoryRecord) -> str:
 def matched_entities(
     record: TrajectoryRecord, extractor: EntityExtractor, cache: dict[Any, Any] | None = None
 ) -> set[str]:
-    """Entities of the agent's reasoning that are also relevant entities of the documents.
+    """The entities the evidence term counted in this episode (its ``matched`` set).
 
     ``cache`` (a dict shared between calls with the same extractor) keeps document entities and
-    the results of identical episodes.
+    the results of identical episodes when they have to be recomputed (older records).
     """
+    if record.evidence_entities is not None:
+        return set(record.evidence_entities)
     cache = {} if cache is None else cache
     recorded = recorded_documents(record)
-    key = (
-        record.item.model_dump_json(),
-        agent_reasoning(record),
-        record.final_answer,
-        tuple(recorded),
-    )
+    key = (record.item.model_dump_json(), agent_reasoning(record), tuple(recorded))
     if key not in cache:
         cache[key] = _matched(record, extractor, recorded, cache)
     return set(cache[key])
@@ -113,7 +107,4 @@ def _matched(
         )
     if not documents:
         return frozenset()
-    agent, target = evidence_entities(
-        extractor, record.item, agent_reasoning(record), record.final_answer, documents
-    )
-    return frozenset(agent & target)
+    return match_evidence(extractor, record.item, agent_reasoning(record), documents).matched

@@ -1,0 +1,163 @@
+"""Normalisation and hacking guards shared by the built-in reward terms and open to custom terms.
+
+Every guard compares *folded* text (:func:`fold`: NFKC, zero-width/format and bidi characters
+removed, Cyrillic/Greek look-alike letters mapped to Latin, combining marks dropped, case-folded),
+so a spelling trick never changes what a guard sees. Entity extraction runs on :func:`clean` text
+(the same, but case and accents kept, so case-sensitive abbreviations still match)::
+
+    from medr3_env.rewards import guards
+
+    guards.fold("Dіgoxin\u200b")                       # 'digoxin' (Cyrillic і, zero-width space)
+    guards.real_word_count("hmm hmm the of and")        # 1: repeats and stop words do not count
+    guards.distinct_search_count(ctx)                   # searches that returned something new
+    guards.copied(sentence, guards.document_shingles(doc.id, doc.content))
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from medr3_env.search.query import STOPWORDS
+from medr3_env.text_norm import clean_text, fold_text
+
+if TYPE_CHECKING:
+    from medr3_env.rewards.context import EpisodeContext
+
+__all__ = [
+    "COPY_MIN_WORDS",
+    "COPY_SHARE",
+    "MAX_SENTENCE_WORDS",
+    "clean",
+    "content_words",
+    "copied",
+    "distinct_search_count",
+    "document_shingles",
+    "fold",
+    "real_word_count",
+    "sentence_spans",
+    "sentences",
+    "shingles",
+]
+
+COPY_MIN_WORDS = 6
+"""Sentences with fewer content words are never judged as copies."""
+COPY_SHARE = 0.5
+"""A sentence whose content words are followed, in at least this share of positions, by the same
+next or next-but-one content word as somewhere in a document is a copy of it."""
+MAX_SENTENCE_WORDS = 40
+"""Longer runs without sentence punctuation are judged in pieces of this many words."""
+
+_WORD = re.compile(r"[^\W_]+")
+_TOKEN = re.compile(r"\S+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+fold = fold_text
+clean = clean_text
+
+
+def content_words(text: str) -> list[str]:
+    """The folded words of ``text`` with letters, stop words and one-letter words left out."""
+    return [
+        w
+        for w in _WORD.findall(fold_text(text))
+        if len(w) > 1 and w not in STOPWORDS and not w.isdigit()
+    ]
+
+
+def real_word_count(text: str) -> int:
+    """Distinct real words: content words, plus as many distinct stop words as there are content
+    words (so "so it is to be" counts 0). Filler repeated, numbers and punctuation add nothing."""
+    words = [w for w in _WORD.findall(fold_text(text)) if len(w) > 1 and not w.isdigit()]
+    content = {w for w in words if w not in STOPWORDS}
+    stop = {w for w in words if w in STOPWORDS}
+    return len(content) + min(len(stop), len(content))
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of the sentences of ``text``: split at sentence punctuation and line
+    breaks, and every :data:`MAX_SENTENCE_WORDS` words (so one unpunctuated paste is judged piece
+    by piece)."""
+    parts: list[tuple[int, int]] = []
+    start = 0
+    for boundary in _SENTENCE_END.finditer(text):
+        parts.append((start, boundary.start()))
+        start = boundary.end()
+    parts.append((start, len(text)))
+    out: list[tuple[int, int]] = []
+    for begin, end in parts:
+        words = list(_TOKEN.finditer(text, begin, end))
+        for first in range(0, len(words), MAX_SENTENCE_WORDS):
+            last = words[min(first + MAX_SENTENCE_WORDS, len(words)) - 1]
+            out.append((words[first].start(), last.end()))
+    return out
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` (see :func:`sentence_spans`)."""
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def shingles(words: list[str]) -> frozenset[tuple[str, str]]:
+    """Skip-bigrams of a word sequence: each word with the next and with the next-but-one word."""
+    pairs = {(a, b) for a, b in zip(words, words[1:], strict=False)}
+    pairs.update(zip(words, words[2:], strict=False))
+    return frozenset(pairs)
+
+
+@lru_cache(maxsize=8192)
+def document_shingles(doc_id: str, content: str) -> frozenset[tuple[str, str]]:
+    """:func:`shingles` of a document's content words, cached by id (computed once per document)."""
+    del doc_id  # part of the cache key only
+    return shingles(content_words(content))
+
+
+def copied(
+    sentence: str,
+    source: frozenset[tuple[str, str]] | Iterable[tuple[str, str]],
+    *,
+    judge: str | None = None,
+) -> bool:
+    """Whether ``sentence`` is copied from the document whose :func:`shingles` are ``source``.
+
+    Robust to perturbation: the words are folded (zero-width characters, look-alike letters and case
+    do not matter), stop words are ignored (swapping "the" for "this" does not matter) and each
+    position may match the next or the next-but-one word (a filler word every few words does not
+    matter). With ``judge`` (the sentence with some words blanked, e.g. entity names), only the
+    words of ``judge`` are judged, so a list of multi-word names is not a copy.
+    """
+    words = content_words(sentence)
+    judged = set(content_words(judge)) if judge is not None else None
+    positions = [i for i in range(len(words) - 1) if judged is None or words[i] in judged]
+    if len(positions) < COPY_MIN_WORDS:
+        return False
+    grams = source if isinstance(source, frozenset) else frozenset(source)
+    hits = sum(
+        1
+        for i in positions
+        if (words[i], words[i + 1]) in grams
+        or (i + 2 < len(words) and (words[i], words[i + 2]) in grams)
+    )
+    return hits >= COPY_SHARE * len(positions)
+
+
+def distinct_search_count(ctx: EpisodeContext) -> int:
+    """Searches that found something new: a search counts when its folded content words differ
+    from every earlier query's *and* its hits differ from every earlier search's. Upper case,
+    zero-width characters, reordered words or a nonsense word that changes nothing retrieved do
+    not make a search new."""
+    seen_words: set[frozenset[str]] = set()
+    seen_hits: set[frozenset[str]] = set()
+    count = 0
+    for turn in ctx.turns:
+        if turn.kind != "search":
+            continue
+        words = frozenset(content_words(turn.argument))
+        hits = frozenset(h.doc_id for h in turn.hits)
+        if words not in seen_words and hits not in seen_hits:
+            count += 1
+        seen_words.add(words)
+        seen_hits.add(hits)
+    return count
