@@ -86,9 +86,11 @@ def build_tantivy_index(
     """Stream ``corpus`` into a new tantivy index in ``directory``; returns the document count.
 
     Memory is bounded by ``memory_mb`` (tantivy's indexing heap, shared by ``threads`` indexing
-    threads; default: up to 4) plus one batch of documents."""
+    threads; default: every core this process may use, up to 8, tantivy's own ceiling) plus one
+    batch of documents."""
     tantivy = import_tantivy()
-    threads = threads or max(1, min(4, os.cpu_count() or 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = threads or max(1, min(8, cores or 1))
     index = tantivy.Index(_schema(tantivy), path=str(directory), reuse=False)
     writer = index.writer(heap_size=max(memory_mb, 16 * threads) * 2**20, num_threads=threads)
     analyse = _analyser(tantivy).analyze
