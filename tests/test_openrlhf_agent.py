@@ -30,10 +30,11 @@ from medr3_env.agents.chat_turns import STOP_SEQUENCES, render_prompt  # noqa: E
 from medr3_env.agents.prompts import prompt_record  # noqa: E402
 from medr3_env.agents.stage_config import load_stage_config  # noqa: E402
 from medr3_env.agents.tiny_lm import build_tiny_tokenizer  # noqa: E402
-from medr3_env.corpora import load_questions  # noqa: E402
+from medr3_env.corpora import load_corpus  # noqa: E402
+from medr3_env.corpora.records import QAItem  # noqa: E402
 
 AGENT_FILE = Path(medr3_env.agents.__file__).parent / "openrlhf_agent.py"
-ITEM_ID = "card-q01"  # digoxin toxicity, answer B, with evidence passages
+DIGOXIN_PASSAGE = "card-003"  # the starter passage on digoxin toxicity
 Turn = str | Callable[[str], str]
 
 
@@ -98,7 +99,27 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def item():
-    return load_questions("starter").get(ITEM_ID)
+    """A question written for these tests (answer B), over the starter corpus's digoxin passage:
+    the scripted turns below must stay right whatever the starter question set says."""
+    passage = next(d for d in load_corpus("starter") if d.id == DIGOXIN_PASSAGE)
+    assert "digoxin" in passage.contents.lower(), (
+        "the digoxin passage moved; update DIGOXIN_PASSAGE"
+    )
+    return QAItem(
+        id="test-digoxin-antidote",
+        question="A woman taking digoxin has vomiting, yellow vision and bidirectional "
+        "ventricular tachycardia. Which is the most appropriate specific therapy?",
+        answer_type="mcq",
+        options={
+            "A": "Intravenous amiodarone",
+            "B": "Digoxin immune Fab",
+            "C": "Intravenous verapamil",
+            "D": "Intravenous adenosine",
+        },
+        answer="B",
+        evidence_ids=(DIGOXIN_PASSAGE,),
+        split="train",
+    )
 
 
 @pytest.fixture()
