@@ -35,7 +35,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 _SEARCHERS: dict[tuple, Searcher] = {}
 _CORPORA: dict[str, Corpus] = {}
-_QUESTION_SETS: dict[str, QuestionSet] = {}
+_QUESTION_SETS: dict[tuple[str, object], QuestionSet] = {}
+_WHOLE = object()  # shared_questions: the whole set, not a split
 _SEARCHERS_LOCK = threading.Lock()
 _BUILD_LOCK = threading.Lock()
 
@@ -89,15 +90,18 @@ def shared_searcher(config: EnvConfig, questions: QuestionSet) -> Searcher:
     return found
 
 
-def shared_questions(spec: str) -> QuestionSet:
-    """The question set of a spec string, loaded once per process and shared by environments
-    (question sets are read-only), so an environment's own footprint stays small."""
+def shared_questions(spec: str, split: str | None | object = _WHOLE) -> QuestionSet:
+    """The question set of a spec string (one ``split`` of it, if given), loaded once per process
+    and shared by environments (question sets are read-only), so an environment's own footprint
+    stays small and making one stays cheap."""
+    key = (spec, split)
     with _SEARCHERS_LOCK:
-        found = _QUESTION_SETS.get(spec)
+        found = _QUESTION_SETS.get(key)
     if found is None:
-        found = load_questions(spec)
+        whole = load_questions(spec) if split is _WHOLE else shared_questions(spec)
+        found = whole if split is _WHOLE else whole.split(split)  # type: ignore[arg-type]
         with _SEARCHERS_LOCK:
-            found = _QUESTION_SETS.setdefault(spec, found)
+            found = _QUESTION_SETS.setdefault(key, found)
     return found
 
 
@@ -164,8 +168,11 @@ class MedR3Env(gym.Env[str, str]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
 
-        loaded = questions if questions is not None else shared_questions(self.config.dataset)
-        self.questions = loaded.split(self.config.split)
+        if questions is not None:
+            loaded, self.questions = questions, questions.split(self.config.split)
+        else:
+            loaded = shared_questions(self.config.dataset)
+            self.questions = shared_questions(self.config.dataset, self.config.split)
         needs_index = (
             self.config.search_enabled or self.config.reward_weights.get("evidence", 0.0) != 0.0
         )
