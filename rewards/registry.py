@@ -1,26 +1,25 @@
-"""The reward-term registry: :func:`register_reward`, lookup, and third-party terms from the
-``medr3_env.rewards`` entry-point group."""
+"""The reward-term registry: :func:`register_reward` and lookup. Terms live in
+:data:`medr3_env.plugins.registry.rewards`; third-party terms come from the ``medr3_env.rewards``
+entry-point group (an entry point names a :class:`RewardTerm` or a plain ``fn(ctx)``)."""
 
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Literal
+
+from medr3_env.plugins import PluginError, registry
 
 if TYPE_CHECKING:
     from medr3_env.rewards.context import EpisodeContext
 
-logger = logging.getLogger(__name__)
-
-ENTRY_POINT_GROUP = "medr3_env.rewards"
+ENTRY_POINT_GROUP = registry.rewards.group  # "medr3_env.rewards"
 When = Literal["terminal", "step"]
 RewardFn = Callable[["EpisodeContext"], "float | None"]
 
 
-class RewardRegistrationError(ValueError):
+class RewardRegistrationError(PluginError):
     """A reward term could not be registered (duplicate name, wrong signature, bad range)."""
 
 
@@ -37,10 +36,6 @@ class RewardTerm:
 
     def __call__(self, ctx: EpisodeContext) -> float | None:
         return self.fn(ctx)
-
-
-_REGISTRY: dict[str, RewardTerm] = {}
-_entry_points_loaded = False
 
 
 def _check_signature(name: str, fn: Callable[..., object]) -> None:
@@ -98,51 +93,39 @@ def register_reward(
 
     def decorator(fn: RewardFn) -> RewardFn:
         _check_signature(name, fn)
-        if name in _REGISTRY and not overwrite and _REGISTRY[name].fn is not fn:
-            raise RewardRegistrationError(
-                f"reward term {name!r} is already registered (by {_REGISTRY[name].fn.__module__}); "
-                "choose another name or pass overwrite=True"
-            )
         doc = description or (inspect.getdoc(fn) or "").split("\n\n")[0]
-        _REGISTRY[name] = RewardTerm(name, fn, float(low), float(high), when, doc)
+        term = RewardTerm(name, fn, float(low), float(high), when, doc)
+        try:
+            registry.rewards.register(name, term, overwrite=overwrite, description=doc)
+        except PluginError as exc:
+            raise RewardRegistrationError(str(exc)) from None
         return fn
 
     return decorator
 
 
+def as_term(name: str, obj: object) -> RewardTerm:
+    """The registry's check: a :class:`RewardTerm` as is, a plain ``fn(ctx)`` wrapped with the
+    default range ``[0, 1]`` (how an entry point may name a function)."""
+    if isinstance(obj, RewardTerm):
+        return obj
+    if not callable(obj):
+        raise RewardRegistrationError(f"reward term {name!r}: {obj!r} is not callable")
+    _check_signature(name, obj)
+    doc = (inspect.getdoc(obj) or "").split("\n\n")[0]
+    return RewardTerm(name, obj, description=doc)  # type: ignore[arg-type]
+
+
 def unregister_reward(name: str) -> None:
     """Remove a term (mainly for tests and notebooks)."""
-    _REGISTRY.pop(name, None)
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:  # a broken plug-in must not break every environment
-            logger.warning("could not load reward entry point %s (%s): %s", ep.name, ep.value, exc)
-            continue
-        if isinstance(obj, RewardTerm):
-            _REGISTRY.setdefault(ep.name, obj)
-        elif ep.name not in _REGISTRY and callable(obj):
-            register_reward(ep.name)(obj)
+    registry.rewards.unregister(name)
 
 
 def registered_rewards() -> dict[str, RewardTerm]:
     """All registered terms by name (built-ins, decorated functions and entry points)."""
-    from medr3_env.rewards import builtin  # noqa: F401  (registers the built-in terms)
-
-    _load_entry_points()
-    return dict(_REGISTRY)
+    return {name: registry.rewards.get(name) for name in registry.rewards.names()}
 
 
 def get_reward(name: str) -> RewardTerm:
-    terms = registered_rewards()
-    try:
-        return terms[name]
-    except KeyError:
-        raise KeyError(f"unknown reward term {name!r}; registered terms: {sorted(terms)}") from None
+    """The term ``name``; an unknown name raises ``KeyError`` listing the registered terms."""
+    return registry.rewards.get(name)  # type: ignore[no-any-return]

@@ -522,17 +522,21 @@ def test_nan_is_out_of_range():
 def test_entry_point_terms_are_loaded(monkeypatch):
     from importlib.metadata import EntryPoint
 
-    from medr3_env.rewards import registry
+    from medr3_env import plugins
 
     ep = EntryPoint(
         name="test_plugin_term", value="tests.plugin_term:plugin_term", group="medr3_env.rewards"
     )
     monkeypatch.setattr(
-        registry, "entry_points", lambda group: [ep] if group == registry.ENTRY_POINT_GROUP else []
+        plugins, "entry_points", lambda group: [ep] if group == "medr3_env.rewards" else []
     )
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    plugins.registry.rewards.refresh()
     try:
         assert "test_plugin_term" in registered_rewards()
+        info = {i.name: i for i in plugins.registry.rewards.info()}
+        assert info["test_plugin_term"].origin == "entry point"
+        assert info["test_plugin_term"].source == "tests.plugin_term:plugin_term"
+        assert info["answer"].origin == "builtin"
         env_cfg = EnvConfig(reward_weights={"test_plugin_term": 1.0})
         assert env_cfg.reward_weights == {"test_plugin_term": 1.0}
     finally:
