@@ -15,11 +15,13 @@ index-build time; at reward time only the agent's own text is processed.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from medr3_env.plugins import PluginError, registry
 from medr3_env.term_matcher import TermMatcher, TermTable, cached_term_table
 from medr3_env.text_norm import is_abbreviation, normalise_entity
 
@@ -34,6 +36,7 @@ __all__ = [
     "is_abbreviation",
     "load_extractor",
     "normalise_entity",
+    "register_extractor",
 ]
 
 
@@ -236,9 +239,88 @@ def spacy_model_available(model: str) -> bool:
     return importlib.util.find_spec(model) is not None
 
 
+ExtractorFactory = Callable[[str], EntityExtractor]
+"""``factory(argument) -> EntityExtractor``: how an extractor plug-in is registered. The spec
+``name:argument`` calls the factory registered as ``name`` with ``argument`` ("" when absent)."""
+
+
+def check_extractor_factory(name: str, factory: object) -> ExtractorFactory:
+    """The registry's check: a callable taking one argument (the text after ``name:``)."""
+    if not callable(factory):
+        raise PluginError(f"entity extractor {name!r}: {factory!r} is not callable")
+    try:
+        inspect.signature(factory).bind("")
+    except TypeError:
+        raise PluginError(
+            f"entity extractor {name!r}: expected factory(argument: str) -> EntityExtractor"
+        ) from None
+    except ValueError:  # builtins without a signature
+        pass
+    return factory  # type: ignore[return-value]
+
+
+def register_extractor(
+    name: str, factory: ExtractorFactory | None = None, *, overwrite: bool = False
+) -> Any:
+    """Register an entity-extractor factory for specs ``name`` and ``name:ARGUMENT``.
+
+    >>> @register_extractor("upper_words")
+    ... def upper_words(argument: str) -> EntityExtractor: ...
+    """
+    return registry.extractors.register(name, factory, overwrite=overwrite)
+
+
+def _auto(argument: str = "") -> EntityExtractor:
+    """scispaCy's en_core_sci_sm when installed, else the offline term lists."""
+    return load_extractor(
+        "spacy:en_core_sci_sm" if spacy_model_available("en_core_sci_sm") else "lexicon"
+    )
+
+
+def _lexicon(argument: str = "") -> EntityExtractor:
+    """Term lists (lexicon:SOURCE+SOURCE; all installed sources by default)."""
+    from medr3_env.lexicons import SOURCES, available_sources, source_available
+
+    sources = tuple(s for s in argument.split("+") if s) if argument else available_sources()
+    for source in sources:
+        if source not in SOURCES:
+            raise ValueError(
+                f"unknown lexicon source {source!r} in 'lexicon:{argument}'; known: {', '.join(SOURCES)}"
+            )
+        if not source_available(source):
+            raise ValueError(
+                f"lexicon source {source!r} is not installed; see docs/rewards.md "
+                "(pip install 'medr3-env[lexicons]')"
+            )
+    if sources == ("starter",):
+        from medr3_env.corpora.starter import load_starter_lexicon
+
+        return LexiconExtractor(load_starter_lexicon())
+    return LexiconExtractor(cached_term_table(sources))
+
+
+def _spacy(argument: str = "") -> EntityExtractor:
+    """An installed spaCy/scispaCy pipeline with NER (spacy:MODEL)."""
+    if not argument or not spacy_model_available(argument):
+        raise ValueError(
+            f"spaCy model {argument!r} is not installed; install it (scispaCy models come from "
+            "https://allenai.github.io/scispacy/) or use entity_extractor='lexicon'"
+        )
+    return SpacyModelExtractor(argument)
+
+
+def _none(argument: str = "") -> EntityExtractor:
+    """No entities (search-only indexes; the evidence term then has nothing to count)."""
+    return NoEntities()
+
+
+for _name, _factory in (("auto", _auto), ("lexicon", _lexicon), ("spacy", _spacy), ("none", _none)):
+    register_extractor(_name, _factory)
+
+
 @lru_cache(maxsize=8)
 def load_extractor(spec: str = "auto") -> EntityExtractor:
-    """Build an extractor from a spec (cached per process):
+    """Build an extractor from a spec ``NAME[:ARGUMENT]`` (cached per process). Built in:
 
     * ``auto``: scispaCy's ``en_core_sci_sm`` when installed, else ``lexicon``;
     * ``lexicon``: the starter lexicon plus every installed PyPI term list;
@@ -247,40 +329,15 @@ def load_extractor(spec: str = "auto") -> EntityExtractor:
     * ``none``: no entities (search-only indexes);
     * ``spacy:MODEL``: any installed spaCy pipeline package or saved pipeline directory with an
       NER component (or entity ruler).
+
+    Others come from :func:`register_extractor` or the ``medr3_env.extractors`` entry points
+    (``medr3 plugins --kind extractors`` lists them).
     """
-    from medr3_env.lexicons import SOURCES, available_sources, source_available
-
-    if spec == NoEntities.name:
-        return NoEntities()
-    if spec == "auto":
-        spec = "spacy:en_core_sci_sm" if spacy_model_available("en_core_sci_sm") else "lexicon"
-    if spec == "lexicon" or spec.startswith("lexicon:"):
-        named = spec.partition(":")[2]
-        sources = tuple(s for s in named.split("+") if s) if named else available_sources()
-        for source in sources:
-            if source not in SOURCES:
-                raise ValueError(
-                    f"unknown lexicon source {source!r} in {spec!r}; known: {', '.join(SOURCES)}"
-                )
-            if not source_available(source):
-                raise ValueError(
-                    f"lexicon source {source!r} is not installed; see docs/rewards.md "
-                    "(pip install 'medr3-env[lexicons]')"
-                )
-        if sources == ("starter",):
-            from medr3_env.corpora.starter import load_starter_lexicon
-
-            return LexiconExtractor(load_starter_lexicon())
-        return LexiconExtractor(cached_term_table(sources))
-    if spec.startswith("spacy:"):
-        model = spec.removeprefix("spacy:")
-        if not spacy_model_available(model):
-            raise ValueError(
-                f"spaCy model {model!r} is not installed; install it (scispaCy models come from "
-                "https://allenai.github.io/scispacy/) or use entity_extractor='lexicon'"
-            )
-        return SpacyModelExtractor(model)
-    raise ValueError(
-        f"unknown entity extractor {spec!r}; use 'auto', 'lexicon', 'lexicon:SOURCES', "
-        "'spacy:MODEL' or 'none'"
-    )
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("entity_extractor must be a non-empty spec such as 'auto' or 'lexicon'")
+    name, _, argument = spec.partition(":")
+    try:
+        factory = registry.extractors.get(name)
+    except KeyError as exc:
+        raise ValueError(str(exc)) from None
+    return factory(argument)  # type: ignore[no-any-return]
