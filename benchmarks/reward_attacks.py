@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from collections.abc import Iterable
@@ -24,22 +23,16 @@ from typing import Any
 from medr3_env import MedR3Env
 from medr3_env.attacks import (
     ATTACKS,
-    EVIDENCE_STUFFING,
     FAMILIES,
-    NEVER_ANSWER,
-    ORACLE,
     REFERENCE,
-    TRIVIAL,
-    AlwaysWrong,
-    make_policy,
+    TERMS,
+    contract_violations,
+    evaluate_all,
+    sample,
 )
-from medr3_env.baseline import run_episode
 from medr3_env.config import STAGES
 from medr3_env.corpora.specs import load_questions
 
-TERMS = ("answer", "format", "retrieval", "evidence")
-MARGIN = 0.01
-WRONG_SHARE = 0.40
 PUBMEDQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa" / "ori_pqal.json"
 
 
@@ -55,63 +48,6 @@ def datasets(names: Iterable[str]) -> dict[str, str]:
             else:
                 print(f"skipping PubMedQA: {path} not found", file=sys.stderr)
     return found
-
-
-def sample(items: list[Any], limit: int | None) -> list[Any]:
-    """A deterministic spread over the split (every n-th item by id), not its first ids."""
-    items = sorted(items, key=lambda q: q.id)
-    if limit is None or len(items) <= limit:
-        return items
-    step = len(items) / limit
-    return [items[int(i * step)] for i in range(limit)]
-
-
-def run_cell(env: MedR3Env, policy: Any, items: list[Any]) -> dict[str, float]:
-    totals: list[float] = []
-    terms: dict[str, list[float]] = {t: [] for t in TERMS}
-    correct: list[float] = []
-    for item in items:
-        record = run_episode(env, policy, item_id=item.id)
-        totals.append(record.reward_total)
-        for term in TERMS:
-            terms[term].append(record.reward_terms.get(term, 0.0))
-        correct.append(float(record.correct))
-    row = {"total": statistics.fmean(totals), "accuracy": statistics.fmean(correct)}
-    row.update({term: statistics.fmean(values) for term, values in terms.items()})
-    return row
-
-
-def check(results: dict[str, Any]) -> list[str]:
-    """The contract's violations, one line each."""
-    problems: list[str] = []
-    for key, rows in results.items():
-        honest = rows[REFERENCE]
-        for name, row in rows.items():
-            if name in (REFERENCE, ORACLE):
-                continue
-            # Trivial baselines measure the data's answer prior (e.g. PubMedQA's majority "yes"),
-            # not a reward loophole: reported, but held only to the never-answer rule's side.
-            if name not in TRIVIAL and row["total"] > honest["total"] + MARGIN:
-                problems.append(
-                    f"{key}: {name} total {row['total']:.3f} > honest {honest['total']:.3f} + {MARGIN}"
-                )
-            if name in EVIDENCE_STUFFING and row["evidence"] > honest["evidence"] + MARGIN:
-                problems.append(
-                    f"{key}: {name} evidence {row['evidence']:.3f} > honest {honest['evidence']:.3f}"
-                )
-            if name in NEVER_ANSWER and row["total"] > rows["answer_at_once"]["total"] + 1e-9:
-                problems.append(
-                    f"{key}: {name} (never answers) {row['total']:.3f} > answer_at_once "
-                    f"{rows['answer_at_once']['total']:.3f}"
-                )
-        if key.split("/")[1] == "joint" and ORACLE in rows:
-            wrong = rows[ORACLE]["total"]
-            if wrong > WRONG_SHARE * honest["total"]:
-                problems.append(
-                    f"{key}: always-wrong keeps {wrong:.3f} > {WRONG_SHARE:.0%} of honest "
-                    f"{honest['total']:.3f}"
-                )
-    return problems
 
 
 def table(results: dict[str, Any]) -> str:
@@ -142,10 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check", action="store_true", help="report, never exit 1")
     args = parser.parse_args(argv)
     names = [a for a in args.attacks.split(",") if a] or list(ATTACKS)
-    for required in (REFERENCE, "answer_at_once"):
-        if required not in names:
-            names.insert(0, required)
     results: dict[str, Any] = {}
+    problems: list[str] = []
     started = time.perf_counter()
     for dataset, spec in datasets(args.datasets.split(",")).items():
         questions = load_questions(spec)
@@ -163,25 +97,20 @@ def main(argv: list[str] | None = None) -> int:
                     entity_extractor=args.entity_extractor,
                 )
                 items = sample(list(env.questions), args.limit or None)
-                oracle = AlwaysWrong(args.entity_extractor, {q.id: q for q in items})
                 key = f"{dataset}/{stage}/{split}"
-                rows: dict[str, Any] = {}
-                for name in [*names, ORACLE]:
-                    policy = oracle if name == ORACLE else make_policy(name, args.entity_extractor)
-                    rows[name] = {**run_cell(env, policy, items), "n": len(items)}
-                results[key] = rows
+                results[key] = evaluate_all(env, items, names, args.entity_extractor)
+                problems += contract_violations(key, stage, results[key])
                 print(
                     f"{key}: {len(items)} questions, {time.perf_counter() - started:.0f}s",
                     file=sys.stderr,
                 )
     print(table(results))
-    problems = check(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
                 "limit_per_split": args.limit,
-                "margin": MARGIN,
+                "margin": 0.01,
                 "seconds": round(time.perf_counter() - started, 1),
                 "violations": problems,
                 "results": results,

@@ -10,13 +10,14 @@ family; ``benchmarks/reward_attacks.py`` and ``tests/test_reward_attacks.py`` ru
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from medr3_env.actions import parse_action
-from medr3_env.baseline import Policy, ScriptedPolicy
+from medr3_env.baseline import Policy, ScriptedPolicy, run_episode
 from medr3_env.entities import EntityExtractor, load_extractor
 
 _HIT = re.compile(r"^Doc \d+ \(id: (.*?) \| title: .*? \| score: [^)]*\)$", re.M)
@@ -821,3 +822,84 @@ class AlwaysWrong(Attack):
         else:
             wrong = "none of these"
         return _answer(reasoning, wrong)
+
+
+# ------------------------------------------------------------------ running them: the contract
+TERMS = ("answer", "format", "retrieval", "evidence")
+MARGIN = 0.01
+"""No attack may beat the honest baseline's mean total by more than this."""
+WRONG_SHARE = 0.40
+"""In the joint stage, an always-wrong policy keeps at most this share of the honest total."""
+
+
+def sample(items: Sequence[Any], limit: int | None) -> list[Any]:
+    """A deterministic spread over a split (every n-th item by id), not its first ids."""
+    ordered = sorted(items, key=lambda q: q.id)
+    if limit is None or len(ordered) <= limit:
+        return ordered
+    step = len(ordered) / limit
+    return [ordered[int(i * step)] for i in range(limit)]
+
+
+def evaluate(env: Any, policy: Policy, items: Sequence[Any]) -> dict[str, float]:
+    """Mean total, accuracy and each term of ``policy`` over ``items`` (one episode each)."""
+    totals: list[float] = []
+    terms: dict[str, list[float]] = {t: [] for t in TERMS}
+    correct: list[float] = []
+    for item in items:
+        record = run_episode(env, policy, item_id=item.id)
+        totals.append(record.reward_total)
+        for term in TERMS:
+            terms[term].append(record.reward_terms.get(term, 0.0))
+        correct.append(float(record.correct))
+    row = {"total": statistics.fmean(totals), "accuracy": statistics.fmean(correct)}
+    row.update({term: statistics.fmean(values) for term, values in terms.items()})
+    return row
+
+
+def evaluate_all(
+    env: Any,
+    items: Sequence[Any],
+    names: Sequence[str] | None = None,
+    entity_extractor: str = "auto",
+) -> dict[str, dict[str, float]]:
+    """:func:`evaluate` for every attack in ``names`` (default: all), plus :class:`AlwaysWrong`."""
+    rows: dict[str, dict[str, float]] = {}
+    wanted = list(dict.fromkeys([REFERENCE, "answer_at_once", *(names or ATTACKS)]))
+    for name in wanted:
+        rows[name] = {**evaluate(env, make_policy(name, entity_extractor), items), "n": len(items)}
+    oracle = AlwaysWrong(entity_extractor, {q.id: q for q in items})
+    rows[ORACLE] = {**evaluate(env, oracle, items), "n": len(items)}
+    return rows
+
+
+def contract_violations(key: str, stage: str, rows: dict[str, dict[str, float]]) -> list[str]:
+    """The reward contract's violations (docs/rewards.md) in one split and stage, one line each."""
+    problems: list[str] = []
+    honest = rows[REFERENCE]
+    for name, row in rows.items():
+        if name in (REFERENCE, ORACLE):
+            continue
+        # Trivial baselines measure the data's answer prior (e.g. PubMedQA's majority "yes"), not a
+        # reward loophole: they are reported and held to the never-answer rule only.
+        if name not in TRIVIAL and row["total"] > honest["total"] + MARGIN:
+            problems.append(
+                f"{key}: {name} total {row['total']:.3f} > honest {honest['total']:.3f} + {MARGIN}"
+            )
+        if name in EVIDENCE_STUFFING and row["evidence"] > honest["evidence"] + MARGIN:
+            problems.append(
+                f"{key}: {name} evidence {row['evidence']:.3f} > honest {honest['evidence']:.3f}"
+            )
+        if name in NEVER_ANSWER and row["total"] > rows["answer_at_once"]["total"] + 1e-9:
+            problems.append(
+                f"{key}: {name} (never answers) {row['total']:.3f} > answer_at_once "
+                f"{rows['answer_at_once']['total']:.3f}"
+            )
+    if stage == "joint" and ORACLE in rows:
+        wrong = rows[ORACLE]["total"]
+        if wrong > WRONG_SHARE * honest["total"]:
+            problems.append(
+                f"{key}: always-wrong keeps {wrong:.3f} > {WRONG_SHARE:.0%} of honest "
+                f"{honest['total']:.3f}"
+            )
+    return problems

@@ -3,19 +3,20 @@
 The documents the term uses are the ones the agent *read* after a search returned them — only the
 gold evidence documents among them when the item names gold ids. Their *support* is the entities of
 their sentences that mention an anchor (an entity of the question, its options or the gold answer),
-plus the documents' own annotations (PubMedQA's MeSH headings), minus the entities of the question
-itself (repeating the question is not evidence of reading).
+plus the documents' own annotations (PubMedQA's MeSH headings) and, for gold documents, every
+entity of their sentences and title.
 
 The reasoning is judged sentence by sentence (:func:`medr3_env.rewards.guards.sentence_spans`), on
 cleaned text (:func:`medr3_env.rewards.guards.clean`). A sentence's entities count as *matched* when
 they are supported, the sentence is prose (at least ``MIN_PROSE_WORDS`` content words outside
 entity names: a bare entity list is not) and it is not a copy of a document
 (:func:`medr3_env.rewards.guards.copied`: robust to fillers, synonyms, zero-width characters and
-look-alike letters). Every entity of the reasoning counts in the precision's denominator::
+look-alike letters) or of the question and its options (echoing the question is not evidence of
+reading). Every entity of the reasoning counts in the precision's denominator::
 
-    precision = |matched| / |all reasoning entities − question entities|
+    precision = |matched| / |all reasoning entities|
     coverage  = min(1, |matched| / min(COVERAGE_ENTITIES, |support|))
-    reads     = min(1, max(1, gold ids) / distinct documents read)
+    reads     = min(1, max(1, gold ids) / distinct documents read)²
     evidence  = precision × coverage × reads × answer score
 
 so stuffing, copying and off-topic documents lower the score, one grounded fact saturates it, and
@@ -62,7 +63,7 @@ class EvidenceMatch:
     support: frozenset[str]
     """Entities those documents support for this question."""
     agent: frozenset[str]
-    """Entities of the reasoning, question entities left out."""
+    """Entities of the reasoning."""
     matched: frozenset[str]
     """Supported entities of prose sentences that are not copies: what earns reward."""
     copied_sentences: int = 0
@@ -156,6 +157,20 @@ def _title_entities(extractor: EntityExtractor, doc_id: str, title: str) -> froz
     return _TITLES[key]
 
 
+@lru_cache(maxsize=8192)
+def _folded_content(doc_id: str, title: str, content: str) -> str:
+    del doc_id  # part of the cache key only
+    return " ".join(guards.fold(f"{title}\n{content}").split())
+
+
+def _in_documents(surface: str, documents: list[IndexedDocument]) -> bool:
+    """Whether the folded words of ``surface`` occur as a phrase in one of ``documents``."""
+    phrase = " ".join(guards.fold(surface).split())
+    return len(phrase) > 2 and any(
+        phrase in _folded_content(d.id, d.title, d.content) for d in documents
+    )
+
+
 def evidence_documents(ctx: EpisodeContext) -> list[IndexedDocument]:
     """The documents the evidence term uses: read after a search returned them, and gold ones
     only when the item names gold evidence ids. Reading an id no search returned earns nothing."""
@@ -197,7 +212,6 @@ def match_evidence(
         [item.question, *(item.options or {}).values(), item.answer_text, *item.aliases]
     )
     anchors = extractor.extract(guards.clean(anchor_text))
-    question = extractor.extract(guards.clean(item.question))
     terms = annotation_terms(documents)
     gold = bool(item.evidence_ids) and all(d.id in item.evidence_ids for d in documents)
     support = supported_entities(
@@ -206,8 +220,10 @@ def match_evidence(
     for doc in documents:  # a gold document's title is part of what was read
         if gold:
             support |= _title_entities(extractor, doc.id, doc.title)
-    support -= question
+    # The question and options are sources too: echoing them is not evidence of reading.
     sources = [guards.document_shingles(d.id, d.content) for d in (seen or documents)]
+    asked = " \n".join([item.question, *(item.options or {}).values()])
+    sources.append(guards.shingles(guards.content_words(asked)))
 
     text = guards.clean(reasoning)
     spans = entity_spans(extractor, text) + annotation_spans(text, terms, extractor)
@@ -216,7 +232,7 @@ def match_evidence(
     copies = lists = 0
     for start, end in guards.sentence_spans(text):
         inside = [s for s in spans if start <= s[0] < end]
-        entities = {canonical for _, _, canonical in inside} - question
+        entities = {canonical for _, _, canonical in inside}
         if not entities:
             continue
         agent |= entities
@@ -229,6 +245,8 @@ def match_evidence(
             lists += 1
             continue
         matched |= entities & support
+        if gold:  # the lexicon may name a phrase differently in two contexts: its words count
+            matched |= {c for a, b, c in inside if _in_documents(text[a:b], documents)}
     return EvidenceMatch(
         doc_ids=tuple(d.id for d in documents),
         support=frozenset(support),
@@ -272,6 +290,7 @@ def evidence_reward(ctx: EpisodeContext) -> float | None:
 
 
 def read_precision(ctx: EpisodeContext) -> float:
-    """min(1, max(1, gold ids) / distinct documents read): reading everything dilutes the score."""
+    """min(1, max(1, gold ids) / distinct documents read)²: reading everything to find the
+    evidence costs more than it can earn."""
     read = len(ctx.read_ids)
-    return min(1.0, max(1, len(ctx.item.evidence_ids)) / read) if read else 0.0
+    return min(1.0, max(1, len(ctx.item.evidence_ids)) / read) ** 2 if read else 0.0
