@@ -21,7 +21,7 @@ from types import ModuleType
 from medr3_env.corpora.records import Corpus, Document
 from medr3_env.entities import EntityExtractor, SentenceEntities
 from medr3_env.search.base import MAX_K, Hit, IndexedDocument, IndexManifest, Searcher, valid_doc_id
-from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE, HitCache
+from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE, HitCache, RecentDocuments
 from medr3_env.search.indexing import annotated_batches
 from medr3_env.search.planning import plan_terms
 from medr3_env.search.query import MAX_TERM_CHARS, query_terms
@@ -134,6 +134,7 @@ class TantivySearcher(Searcher):
         self._doc_count = self._searcher.num_docs
         self._analyser = _analyser(self._tantivy)
         self._cache = HitCache(cache_size)
+        self._recent = RecentDocuments()
         self._get_cached = lru_cache(maxsize=4096)(self._get_uncached)
         self._doc_freq = lru_cache(maxsize=65_536)(self._doc_freq_uncached)
 
@@ -190,9 +191,11 @@ class TantivySearcher(Searcher):
                 snippet = snippet_from_terms(content, ends, terms, needles)
             else:  # an index built before sentence data was stored
                 snippet = snippet_for(content, stems)
+            doc_id = get("id")
+            self._recent.put(doc_id, stored)
             hits.append(
                 Hit(
-                    doc_id=get("id"),
+                    doc_id=doc_id,
                     title=get("title") or "",
                     score=round(float(score), 4),
                     snippet=snippet,
@@ -202,11 +205,13 @@ class TantivySearcher(Searcher):
         return hits
 
     def _get_uncached(self, doc_id: str) -> IndexedDocument | None:
-        query = self._tantivy.Query.term_query(self._schema, "id", doc_id, index_option="basic")
-        found = self._searcher.search(query, limit=1, count=False).hits
-        if not found:
-            return None
-        stored = self._searcher.doc(found[0][1])
+        stored = self._recent.pop(doc_id)
+        if stored is None:
+            query = self._tantivy.Query.term_query(self._schema, "id", doc_id, index_option="basic")
+            found = self._searcher.search(query, limit=1, count=False).hits
+            if not found:
+                return None
+            stored = self._searcher.doc(found[0][1])
         entities = json.loads(bytes(stored.get_first("entities") or b"[]"))
         annotations = json.loads(bytes(stored.get_first("annotations") or b"[]"))
         return IndexedDocument(

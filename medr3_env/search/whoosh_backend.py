@@ -17,7 +17,7 @@ from whoosh.query import Or, Term
 from medr3_env.corpora.records import Corpus
 from medr3_env.entities import EntityExtractor
 from medr3_env.search.base import MAX_K, Hit, IndexedDocument, IndexManifest, Searcher, valid_doc_id
-from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE, HitCache
+from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE, HitCache, RecentDocuments
 from medr3_env.search.indexing import annotated_batches
 from medr3_env.search.planning import plan_terms
 from medr3_env.search.query import query_terms
@@ -98,6 +98,7 @@ class WhooshSearcher(Searcher):
         self._analyzer = StemmingAnalyzer()
         self._lock = threading.RLock()
         self._cache = HitCache(cache_size)
+        self._recent = RecentDocuments()
         self._get_cached = lru_cache(maxsize=4096)(self._get_uncached)
         self._doc_freq = lru_cache(maxsize=65_536)(self._doc_freq_uncached)
         self._array = ArrayBM25F(self._searcher, TEXT_FIELDS, cache_mb=postings_cache_mb)
@@ -146,8 +147,12 @@ class WhooshSearcher(Searcher):
         with self._lock:
             if self._array.supported:
                 top = self._array.top(stems, k)
-                return [(self._searcher.stored_fields(doc), score) for score, doc in top]
-            return self._whoosh_engine(stems, k)
+                found = [(self._searcher.stored_fields(doc), score) for score, doc in top]
+            else:
+                found = self._whoosh_engine(stems, k)
+        for fields, _ in found:
+            self._recent.put(fields["id"], fields)
+        return found
 
     def _whoosh_engine(self, stems: tuple[str, ...], k: int) -> list[tuple[dict, float]]:
         """The same search through Whoosh's own matchers (its preloading union matcher)."""
@@ -157,8 +162,10 @@ class WhooshSearcher(Searcher):
             return [(r.fields(), float(r.score)) for r in self._searcher.search(query, limit=k)]
 
     def _get_uncached(self, doc_id: str) -> IndexedDocument | None:
-        with self._lock:
-            stored = self._searcher.document(id=doc_id)
+        stored = self._recent.pop(doc_id)
+        if stored is None:
+            with self._lock:
+                stored = self._searcher.document(id=doc_id)
         if stored is None:
             return None
         return IndexedDocument(
