@@ -6,7 +6,7 @@ records for the index; a question set yields :class:`QAItem` records for episode
 
 from medr3_env.corpora.errors import CorpusFormatError, SpecError
 from medr3_env.corpora.records import Corpus, Document, QAItem, QuestionSet
-from medr3_env.corpora.specs import load_corpus, load_questions, register_format
+from medr3_env.corpora.specs import Format, load_corpus, load_questions, register_format
 
 __all__ = [
     "Corpus",
@@ -18,4 +18,5 @@ __all__ = [
     "load_corpus",
     "load_questions",
     "register_format",
+    "Format",
 ]

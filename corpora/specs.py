@@ -3,11 +3,13 @@
 
 The same strings work in ``gym.make``, :func:`medr3_env.search.build_searcher`, the CLI and
 stage files, e.g. ``medrag:/data/medquad.jsonl?on_duplicate=first&on_error=skip``. New formats
-are added with :func:`register_format`; their keyword parameters are their options.
+are added with :func:`register_format` or the ``medr3_env.formats`` entry points; a loader's
+keyword parameters are its options.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
 from collections.abc import Callable
@@ -20,12 +22,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from medr3_env.corpora.errors import SpecError
 from medr3_env.corpora.records import Corpus, QuestionSet
+from medr3_env.plugins import PluginError, registry
 
 CorpusLoader = Callable[..., Corpus]
 QuestionLoader = Callable[..., QuestionSet]
 
-_CORPUS_FORMATS: dict[str, CorpusLoader] = {}
-_QUESTION_FORMATS: dict[str, QuestionLoader] = {}
 _OPTIONS = re.compile(r"\?([A-Za-z_]\w*=[^#]*)(?=#|$)")
 # Options that name or label a corpus without changing what it holds.
 _LABEL_OPTIONS = frozenset({"name"})
@@ -68,15 +69,61 @@ class Spec:
         return cls(format=fmt.lower(), path=path, subset=subset or None, options=options)
 
 
+@dataclass(frozen=True)
+class Format:
+    """A corpus/dataset format: the loaders behind ``name:PATH`` specs (either may be ``None``).
+
+    Loaders take ``(path, subset=None, **options)``; their keyword parameters are the options a
+    spec may give (``**kwargs`` accepts any). An entry point in the ``medr3_env.formats`` group
+    names a :class:`Format` object."""
+
+    corpus: CorpusLoader | None = None
+    questions: QuestionLoader | None = None
+    description: str = ""
+
+
+def check_format(name: str, obj: object) -> Format:
+    """The registry's check: a :class:`Format` with at least one callable loader."""
+    if not isinstance(obj, Format):
+        raise PluginError(
+            f"corpus format {name!r}: expected a medr3_env.corpora.Format, got {obj!r}"
+        )
+    loaders = [loader for loader in (obj.corpus, obj.questions) if loader is not None]
+    if not loaders or not all(callable(loader) for loader in loaders):
+        raise PluginError(
+            f"corpus format {name!r}: needs a callable corpus and/or questions loader"
+        )
+    return obj
+
+
 def register_format(
-    name: str, *, corpus: CorpusLoader | None = None, questions: QuestionLoader | None = None
-) -> None:
-    """Register loaders for ``name:PATH`` specs. Loaders take ``(path, subset=..., **options)``;
-    their keyword parameters are the options a spec may give (``**kwargs`` accepts any)."""
-    if corpus is not None:
-        _CORPUS_FORMATS[name] = corpus
-    if questions is not None:
-        _QUESTION_FORMATS[name] = questions
+    name: str,
+    *,
+    corpus: CorpusLoader | None = None,
+    questions: QuestionLoader | None = None,
+    description: str = "",
+    overwrite: bool = False,
+) -> Format:
+    """Register loaders for ``name:PATH`` specs (see :class:`Format`). A name already taken is an
+    error unless ``overwrite=True``."""
+    fmt = Format(corpus=corpus, questions=questions, description=description)
+    loader = corpus if corpus is not None else questions
+    source = f"{getattr(loader, '__module__', '?')}:{getattr(loader, '__qualname__', '?')}"
+    registry.formats.register(
+        name, fmt, overwrite=overwrite, description=description, source=source
+    )
+    return fmt
+
+
+def _loader(kind: str, fmt: str, spec: object) -> Callable[..., Any]:
+    names = corpus_formats() if kind == "corpus" else question_formats()
+    if fmt in names:
+        loader = getattr(registry.formats.get(fmt), "corpus" if kind == "corpus" else "questions")
+        return loader  # type: ignore[no-any-return]
+    close = difflib.get_close_matches(fmt, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    what = "corpus" if kind == "corpus" else "dataset"
+    raise SpecError(f"unknown {what} format {fmt!r} in {spec!r}{hint}; known: {', '.join(names)}")
 
 
 def _check_path(spec: Spec) -> None:
@@ -143,11 +190,7 @@ def load_corpus(spec: str | Corpus | None = None, **options: Any) -> Corpus:
         return spec
     text = spec or "starter"
     parsed = Spec.parse(text)
-    loader = _CORPUS_FORMATS.get(parsed.format)
-    if loader is None:
-        raise SpecError(
-            f"unknown corpus format {parsed.format!r} in {spec!r}; known: {sorted(_CORPUS_FORMATS)}"
-        )
+    loader = _loader("corpus", parsed.format, spec)
     kwargs, changed = _resolve_options(text, loader, parsed, options)
     _check_path(parsed)
     corpus = loader(parsed.path, subset=parsed.subset, **kwargs)
@@ -163,22 +206,20 @@ def load_questions(spec: str | QuestionSet | None = None, **options: Any) -> Que
         return spec
     text = spec or "starter"
     parsed = Spec.parse(text)
-    loader = _QUESTION_FORMATS.get(parsed.format)
-    if loader is None:
-        raise SpecError(
-            f"unknown dataset format {parsed.format!r} in {spec!r}; known: {sorted(_QUESTION_FORMATS)}"
-        )
+    loader = _loader("questions", parsed.format, spec)
     kwargs, _ = _resolve_options(text, loader, parsed, options)
     _check_path(parsed)
     return loader(parsed.path, subset=parsed.subset, **kwargs)
 
 
 def corpus_formats() -> list[str]:
-    return sorted(_CORPUS_FORMATS)
+    """Registered formats that load a corpus."""
+    return [n for n in registry.formats.names() if registry.formats.get(n).corpus is not None]
 
 
 def question_formats() -> list[str]:
-    return sorted(_QUESTION_FORMATS)
+    """Registered formats that load a question set."""
+    return [n for n in registry.formats.names() if registry.formats.get(n).questions is not None]
 
 
 def _register_builtins() -> None:
@@ -192,21 +233,25 @@ def _register_builtins() -> None:
     def starter_questions(path: str = "", subset: str | None = None) -> QuestionSet:
         return load_starter_questions()
 
-    register_format("starter", corpus=starter_corpus, questions=starter_questions)
-    register_format("medrag", corpus=load_medrag)
-    register_format("medr3", questions=load_native_questions)
     from medr3_env.corpora.generic import load_hf_corpus, load_jsonl_questions, load_table_corpus
     from medr3_env.corpora.mcq import load_bioasq, load_medmcqa, load_medqa, load_mirage
     from medr3_env.corpora.pubmedqa import load_pubmedqa_corpus, load_pubmedqa_questions
 
-    register_format("pubmedqa", corpus=load_pubmedqa_corpus, questions=load_pubmedqa_questions)
-    register_format("medqa", questions=load_medqa)
-    register_format("medmcqa", questions=load_medmcqa)
-    register_format("mirage", questions=load_mirage)
-    register_format("bioasq", questions=load_bioasq)
-    register_format("jsonl", corpus=load_table_corpus, questions=load_jsonl_questions)
-    register_format("csv", corpus=load_table_corpus)
-    register_format("hf", corpus=load_hf_corpus)
+    builtins: dict[str, tuple[CorpusLoader | None, QuestionLoader | None, str]] = {
+        "starter": (starter_corpus, starter_questions, "the bundled starter corpus and questions"),
+        "medrag": (load_medrag, None, "MedRAG chunk JSONL (a file or a folder of them)"),
+        "medr3": (None, load_native_questions, "MedR3's own question JSONL"),
+        "pubmedqa": (load_pubmedqa_corpus, load_pubmedqa_questions, "PubMedQA ori_pqal.json"),
+        "medqa": (None, load_medqa, "MedQA JSONL"),
+        "medmcqa": (None, load_medmcqa, "MedMCQA JSON/JSONL"),
+        "mirage": (None, load_mirage, "MIRAGE benchmark.json (#medqa, #medmcqa, ...)"),
+        "bioasq": (None, load_bioasq, "BioASQ JSON"),
+        "jsonl": (load_table_corpus, load_jsonl_questions, "generic JSONL with field mapping"),
+        "csv": (load_table_corpus, None, "generic CSV/TSV with field mapping"),
+        "hf": (load_hf_corpus, None, "a Hugging Face dataset (the datasets package)"),
+    }
+    for name, (corpus, questions, description) in builtins.items():
+        register_format(name, corpus=corpus, questions=questions, description=description)
 
 
 _register_builtins()

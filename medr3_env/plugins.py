@@ -98,13 +98,14 @@ class PluginRegistry(Generic[T]):
         *,
         overwrite: bool = False,
         description: str | None = None,
+        source: str | None = None,
         _origin: Origin | None = None,
         _distribution: str | None = None,
     ) -> Any:
         """Register ``obj`` as ``name``; without ``obj``, return a decorator that does."""
         if obj is None:
             return lambda target: self.register(
-                name, target, overwrite=overwrite, description=description, _origin=_origin
+                name, target, overwrite=overwrite, description=description, source=source
             )
         if not isinstance(name, str) or not name.isidentifier():
             raise PluginError(f"{self.label} name must be an identifier, got {name!r}")
@@ -121,14 +122,15 @@ class PluginRegistry(Generic[T]):
                     f"(from {self._info[name].source}); choose another name or pass overwrite=True"
                 )
             self._catalogue.register(name, func=stored)
-            builtin = _source(stored).startswith("medr3_env.")
+            source = source or _source(stored)
+            builtin = source.startswith("medr3_env.")
             origin = _origin or ("builtin" if builtin else "runtime")
             doc = description if description is not None else inspect.getdoc(obj) or ""
             self._info[name] = PluginInfo(
                 kind=self.kind,
                 name=name,
                 origin=origin,
-                source=_source(obj),
+                source=source,
                 distribution=_distribution,
                 description=doc.strip().split("\n\n")[0].replace("\n", " "),
             )
@@ -214,6 +216,7 @@ class PluginRegistry(Generic[T]):
                     self.register(
                         ep.name,
                         obj,
+                        source=ep.value,
                         _origin="entry point",
                         _distribution=ep.dist.name if ep.dist else None,
                     )
@@ -257,7 +260,7 @@ class registry:  # noqa: N801  (a namespace, named like spaCy's ``registry``)
     formats: PluginRegistry[Any] = PluginRegistry(
         "formats",
         "corpus format",
-        builtins="medr3_env.corpora.builtin",
+        builtins="medr3_env.corpora.specs",
         check="medr3_env.corpora.specs:check_format",
     )
     extractors: PluginRegistry[Any] = PluginRegistry(
