@@ -65,6 +65,64 @@ def random_action(rng: random.Random) -> str:
     )
 
 
+ADVERSARIAL_UNITS = (
+    "<think>",
+    "</think>",
+    "<think>a</think>",
+    "<think></think>",
+    "<",
+    "\uff1c",
+    "<a ",
+    "<x>",
+    "<5>",
+    "< ",
+    "<b>a",
+    "\uff1c\uff54\uff48\uff49\uff4e\uff4b\uff1e",
+    "<search>",
+    "<answer>A</answer>",
+    "\u200b",
+    "\udc80",
+    "a\u0301",
+    "<inf",
+    "< / think",
+    "<think>a</think><\u200b\u200bb>",
+    "\u0456nformation ",
+)
+
+
+def adversarial_parse_times() -> list[dict[str, object]]:
+    """Best-of-3 parse time of each unit repeated up to the action limit (and with an answer)."""
+    from medr3_env.actions import MAX_ACTION_CHARS, parse_action
+
+    rows = []
+    for unit in ADVERSARIAL_UNITS:
+        for suffix in ("", "<answer>A</answer>"):
+            text = (unit * (MAX_ACTION_CHARS // len(unit)))[: MAX_ACTION_CHARS - len(suffix)]
+            text += suffix
+            best = min(_timed(parse_action, text) for _ in range(3))
+            rows.append(
+                {"unit": unit, "suffix": suffix, "chars": len(text), "ms": round(best * 1e3, 2)}
+            )
+    for size in (1, 240, 5000):  # a long "<" run with no ">" and one huge fake tag body
+        text = ("<" + "x" * size) * (MAX_ACTION_CHARS // (size + 1))
+        best = min(_timed(parse_action, text) for _ in range(3))
+        rows.append(
+            {
+                "unit": f"'<'+'x'*{size}",
+                "suffix": "",
+                "chars": len(text),
+                "ms": round(best * 1e3, 2),
+            }
+        )
+    return sorted(rows, key=lambda r: -float(r["ms"]))  # type: ignore[arg-type]
+
+
+def _timed(fn: object, text: str) -> float:
+    started = time.perf_counter()
+    fn(text)  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
@@ -93,7 +151,14 @@ def main() -> None:
             failures.append(f"{action[:80]!r}: {traceback.format_exc(limit=2)}")
             env.reset(seed=rng.randint(0, 10**6))
     elapsed = time.perf_counter() - started
+    parse_times = adversarial_parse_times()
+    worst = parse_times[0]
+    print(
+        f"slowest adversarial parse: {worst['ms']} ms for {worst['unit']!r} x {worst['chars']} chars"
+    )
     result = {
+        "slowest_parse": worst,
+        "parse_times": parse_times,
         "actions": args.n,
         "steps": steps,
         "failures": len(failures),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from medr3_env.text_norm import fold_text
 
@@ -45,8 +45,7 @@ _THINK = re.compile(f"[{_OPENERS}]\\s{{0,8}}(?:(/)\\s{{0,8}})?think\\s{{0,8}}[{_
 _THINK_CLOSE = re.compile(f"[{_OPENERS}]\\s{{0,8}}/\\s{{0,8}}think\\s{{0,8}}[{_CLOSERS}]", re.I)
 # Searched on folded text, where fullwidth and small-form brackets are already "<".
 _ENV_TAG = re.compile(
-    f"[<{_LOOKALIKE_OPENERS}]\\s{{0,8}}(?:/\\s{{0,8}})?(information|error|document)(?![a-z0-9_-])",
-    re.I,
+    f"[<{_LOOKALIKE_OPENERS}][\\s/]{{0,17}}(information|error|document)(?![a-z0-9_-])"
 )
 
 
@@ -66,8 +65,7 @@ class ParsedAction:
         return self.kind != "invalid"
 
 
-@dataclass(frozen=True)
-class _Tag:
+class _Tag(NamedTuple):
     start: int
     end: int
     name: str
@@ -88,8 +86,11 @@ def _env_tag_message(name: str) -> str:
 
 def _env_tag(text: str) -> str | None:
     """The environment tag written anywhere in ``text`` (inside ``<think>`` too), in any spelling."""
-    found = _ENV_TAG.search(text if text.isascii() else fold_text(text))
-    return found.group(1).lower() if found else None
+    folded = text.lower() if text.isascii() else fold_text(text)
+    if not any(name in folded for name in ENV_TAGS):
+        return None  # the common case, decided by three substring scans
+    found = _ENV_TAG.search(folded)
+    return found.group(1) if found else None
 
 
 def _tag_at(text: str, match: re.Match[str]) -> _Tag | None:

@@ -203,8 +203,7 @@ def match_evidence(
         item: the question (its question, options, gold answer and aliases give the anchors).
         reasoning: the agent's reasoning over its valid turns.
         documents: the documents the term uses (:func:`evidence_documents`).
-        seen: every document the agent saw (read or retrieved), for copy detection; defaults to
-            ``documents``.
+        seen: every document the agent read, for copy detection; defaults to ``documents``.
     """
     if not documents:
         return EvidenceMatch((), frozenset(), frozenset(), frozenset())
@@ -260,7 +259,9 @@ def match_evidence(
 def episode_evidence(ctx: EpisodeContext) -> EvidenceMatch:
     """:func:`match_evidence` for an episode, with the environment's extractor and documents."""
     extractor = load_extractor(ctx.config.entity_extractor)
-    seen = [d for d in (ctx.documents.get(i) for i in ctx.documents) if d is not None]
+    # Copies are looked for in every document read (snippets of unread ones earn nothing anyway),
+    # so no document beyond those the agent read is fetched.
+    seen = [d for d in (ctx.documents.get(i) for i in ctx.read_ids) if d is not None]
     return match_evidence(extractor, ctx.item, ctx.reasoning, evidence_documents(ctx), seen)
 
 
