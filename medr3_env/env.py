@@ -331,7 +331,7 @@ class MedR3Env(gym.Env[str, str]):
 
     def _act(self, index: int, text: str) -> tuple[Turn, str]:
         parsed = parse_action(text)
-        base = {"index": index, "text": text, "reasoning": parsed.reasoning}
+        base: dict[str, Any] = {"index": index, "text": text, "reasoning": parsed.reasoning}
         if not parsed.valid:
             return Turn(kind="invalid", error_code=parsed.error_code, **base), render_error(
                 parsed.error or ""
