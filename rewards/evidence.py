@@ -19,7 +19,10 @@ reading). Every entity of the reasoning counts in the precision's denominator::
     reads     = min(1, max(1, gold ids) / distinct documents read)²
     evidence  = precision × coverage × reads × answer score
 
-so stuffing, copying and off-topic documents lower the score, one grounded fact saturates it, and
+so stuffing, copying and off-topic documents lower the score, one grounded fact saturates it (with
+``COVERAGE_ENTITIES = 1`` coverage is 0 or 1, so ``evidence_metric`` "f1" and "precision" give
+the same value; "recall" replaces coverage by |matched| / |support|, which rewards naming more of
+the support and is not held to the reward contract), and
 a wrong or missing answer earns nothing (process terms cannot carry a wrong answer). Reasoning
 with any sentence copied from a document scores 0: pasting is never evidence of reading.
 :func:`match_evidence` is the one function that decides which entities count; the viewer
@@ -287,7 +290,12 @@ def evidence_reward(ctx: EpisodeContext) -> float | None:
     gate = answer_score(ctx)
     if gate == 0.0:
         return 0.0
-    return ctx.evidence.score * read_precision(ctx) * gate
+    match = ctx.evidence
+    score = match.score
+    if ctx.config.evidence_metric == "recall" and not match.copied_sentences and match.support:
+        # Opt-in: share of the support named, still scaled by precision so stuffing costs.
+        score = len(match.matched) / len(match.support) * match.precision
+    return score * read_precision(ctx) * gate
 
 
 def read_precision(ctx: EpisodeContext) -> float:

@@ -8,7 +8,7 @@ so a spelling trick never changes what a guard sees. Entity extraction runs on :
     from medr3_env.rewards import guards
 
     guards.fold("Dіgoxin\u200b")                       # 'digoxin' (Cyrillic і, zero-width space)
-    guards.real_word_count("hmm hmm the of and")        # 1: repeats and stop words do not count
+    guards.real_word_count("hmm hmm hmm the of and")    # 2: "hmm" once, one stop word per content word
     guards.distinct_search_count(ctx)                   # searches that returned something new
     guards.copied(sentence, guards.document_shingles(doc.id, doc.content))
 """

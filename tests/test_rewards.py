@@ -579,3 +579,24 @@ def test_viewer_highlights_exactly_what_the_evidence_term_counted(starter_search
             assert matched_entities(older, extractor) == set(record.evidence_entities), name
             counted += bool(record.evidence_entities)
     assert counted > 0
+
+
+def test_evidence_recall_metric_rewards_naming_more_of_the_support(evidence_case):
+    from medr3_env.entities import load_extractor
+
+    item, doc = evidence_case
+    facts = sorted(load_extractor().extract(doc.content))
+    one = f"The passage explains that {facts[0]} matters for this patient here."
+    more = f"The passage explains that {', '.join(facts[:4])} matter for this patient here."
+    config = EnvConfig(evidence_metric="recall")
+    turns = [
+        search_turn("q", [doc.id]),
+        Turn(index=2, text="", kind="read", argument=doc.id, read_id=doc.id),
+    ]
+    evidence = registered_rewards()["evidence"]
+
+    def score(reasoning):
+        answer = answer_turn(item.answer, reasoning, 3)
+        return evidence(ctx(item, [*turns, answer], config, {doc.id: doc}))
+
+    assert 0 < score(one) < score(more) <= 1
