@@ -296,7 +296,11 @@ def breakdown(workload: Workload, kwargs: dict, episodes: int, start: int) -> di
     base = env.unwrapped
     base.searcher._cache = HitCache(0)
     for module, attribute, label in (*SEARCH_STAGES, *ENV_STAGES):
-        patch(importlib.import_module(module), attribute, label)
+        try:
+            owner = importlib.import_module(module)
+        except ImportError:  # a stage of another version of MedR3
+            continue
+        patch(owner, attribute, label)
     for attribute, label in SEARCHER_STAGES:
         if attribute in type(base.searcher).__dict__ or hasattr(type(base.searcher), attribute):
             patch(base.searcher, attribute, label)
