@@ -593,7 +593,13 @@ def main() -> None:
                 rows.append({"corpus": workload.name, "backend": backend, "skipped": reason})
                 continue
             rows.append(measure(workload, backend, args))
+            write_report(args, rows, started)  # after every row: a long run keeps what it has
     show(rows)
+    write_report(args, rows, started)
+    print(f"wrote {args.out}")
+
+
+def write_report(args: argparse.Namespace, rows: list[dict], started: float) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "command": " ".join(["python", *sys.argv]),
@@ -605,7 +611,6 @@ def main() -> None:
         "results": rows,
     }
     args.out.write_text(json.dumps(report, indent=2, default=lambda o: np.asarray(o).tolist()))
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
