@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
@@ -170,6 +171,17 @@ def _words(text: str, skip: tuple[int, int]) -> set[str]:
     return {w for w in _WORD.findall(rest) if w not in _FILLER}
 
 
+def _parsed(text: str) -> tuple[tuple[Quantity, ...], frozenset[str] | None]:
+    """Quantities of ``text`` and, when there is exactly one, the words around it."""
+    found = tuple(quantities(text))
+    words = frozenset(_words(text, found[0].span)) if len(found) == 1 else None
+    return found, words
+
+
+# Golds are scored in every episode, so their parse is cached; answers are not (unbounded).
+_parsed_gold = lru_cache(maxsize=8192)(_parsed)
+
+
 def numeric_match(prediction: str, gold: str, *, rel_tol: float = 0.0) -> bool | None:
     """Whether ``prediction`` states ``gold``'s quantity; ``None`` when ``gold`` is not one
     quantity with a unit (the caller then uses its other matchers).
@@ -179,17 +191,19 @@ def numeric_match(prediction: str, gold: str, *, rel_tol: float = 0.0) -> bool |
     """
     if rel_tol < 0:
         raise ValueError(f"rel_tol must be >= 0, got {rel_tol}")
-    gold_q = quantities(gold)
+    if not any(c.isdigit() for c in gold):
+        return None
+    gold_q, gold_words = _parsed_gold(gold)
     if len(gold_q) != 1 or not gold_q[0].unit:
         return None
     want = gold_q[0]
-    pred_q = quantities(prediction)
+    if not any(c.isdigit() for c in prediction):
+        return False
+    pred_q, pred_words = _parsed(prediction)
     if len(pred_q) != 1:
         return False
     got = pred_q[0]
-    if got.unit != want.unit:
-        return False
-    if _words(prediction, got.span) != _words(gold, want.span):
+    if got.unit != want.unit or pred_words != gold_words:
         return False
     low = want.low - abs(want.low) * rel_tol - 1e-9
     high = want.high + abs(want.high) * rel_tol + 1e-9
