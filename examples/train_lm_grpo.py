@@ -131,8 +131,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     torch.manual_seed(config.seed)
-    if args.threads:  # on a shared CPU, fewer threads than cores avoids waiting on preempted ones
-        torch.set_num_threads(args.threads)
+    threads = args.threads or (1 if args.smoke else None)  # a tiny model gains nothing from more
+    if threads:  # on a shared CPU, fewer threads than cores avoids waiting on preempted ones
+        torch.set_num_threads(threads)
     model, tokenizer = load_model(model_spec, device=args.device)
     stages = [load_stage_config(s.strip()) for s in args.stages.split(",")]
     stage_steps: dict[str, int] = {}

@@ -38,6 +38,15 @@ EXAMPLE = ROOT / "examples" / "train_lm_grpo.py"
 STAGES = ("warmstart", "reasoning", "retrieval", "joint")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """A one-layer model gains nothing from threads, which only add synchronisation."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from medr3_env.agents.hf_policy import load_model
