@@ -112,6 +112,7 @@ def _number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
+@lru_cache(maxsize=4096)
 def canonical_unit(unit: str) -> str:
     """``"mmol per litre"`` → ``"mmol/l"``, ``"Hours"`` → ``"h"``, ``"x 10^9/L"`` → ``"10^9/l"``."""
     unit = unit.translate(_SUPERSCRIPT).strip().lower()
