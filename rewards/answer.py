@@ -112,9 +112,7 @@ def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
 def answer_score(ctx: EpisodeContext) -> float:
     """``score_answer`` of the final answer (0 without one), ignoring the reasoning gate: the factor
     that gates the process terms (``retrieval``, ``evidence``)."""
-    if ctx.final_answer is None:
-        return 0.0
-    return score_answer(ctx.item, ctx.final_answer, ctx.config.answer_metric)
+    return ctx.final_answer_score
 
 
 def is_correct(ctx: EpisodeContext) -> bool:
@@ -131,4 +129,4 @@ def answer_reward(ctx: EpisodeContext) -> float:
     min_words = ctx.config.min_reasoning_words or 0
     if min_words and real_word_count(ctx.reasoning) < min_words:
         return 0.0
-    return score_answer(ctx.item, ctx.final_answer, ctx.config.answer_metric)
+    return ctx.final_answer_score

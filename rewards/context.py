@@ -93,3 +93,13 @@ class EpisodeContext:
         from medr3_env.rewards.evidence import episode_evidence
 
         return episode_evidence(self)
+
+    @cached_property
+    def final_answer_score(self) -> float:
+        """``score_answer`` of the final answer (0 without one), computed once per context: the
+        ``answer`` term, the process terms' gate and ``info["correct"]`` share it."""
+        if self.final_answer is None:
+            return 0.0
+        from medr3_env.rewards.answer import score_answer
+
+        return score_answer(self.item, self.final_answer, self.config.answer_metric)
