@@ -9,7 +9,9 @@ synthetic documents (built here unless ``--index`` names one). Each client threa
 keep-alive connection and sends ``POST /retrieve`` with one unique query per request (no query
 repeats, so the server's result cache never hits). Reported: queries/s, p50/p99 latency per
 request, errors (non-200 answers and connection failures), the server's resident memory at the
-start, every few seconds and at the end, and how long SIGTERM took to stop it (exit status).
+start, every few seconds and at the end (split into anonymous memory, which a leak would grow,
+and mapped index files, which grow as queries touch more of the index), and how long SIGTERM
+took to stop it (exit status).
 The clients share this machine's cores with the server: on a small machine they cost part of
 the throughput.
 """
@@ -46,12 +48,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, kind: str = "VmRSS") -> int:
+    """Resident memory of ``pid``: ``VmRSS`` (all), ``RssAnon`` (heap: what a leak grows) or
+    ``RssFile`` (mapped index files in the page cache: grows as queries touch the index)."""
     with open(f"/proc/{pid}/status", encoding="ascii") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{kind}:"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {kind} for pid {pid}")
+
+
+def memory(pid: int) -> dict[str, float]:
+    return {kind: round(rss_bytes(pid, kind) / 2**20, 1) for kind in ("RssAnon", "RssFile")}
 
 
 def prepare_index(args: argparse.Namespace) -> tuple[Path, int]:
@@ -148,7 +156,7 @@ def main() -> None:
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         health = wait_healthy(port, server)
-        rss_start = rss_bytes(server.pid)
+        rss_start, anon_start = rss_bytes(server.pid), memory(server.pid)
         # One query per client first: connections open, the index pages are touched.
         lock = threading.Lock()
         queries = iter(itertools.cycle(pool))
@@ -157,22 +165,25 @@ def main() -> None:
             client.start()
         for client in warm:
             client.join()
-        rss_warm = rss_bytes(server.pid)
+        rss_warm, anon_warm = rss_bytes(server.pid), memory(server.pid)
         queries = iter(pool)  # the measured run sends each query once
         started = time.monotonic()
         deadline = started + args.duration
         clients = [Client(port, queries, lock, deadline, args.topk) for _ in range(args.clients)]
         for client in clients:
             client.start()
-        samples = []
+        samples: list[tuple[float, int]] = []
+        split: list[dict[str, float]] = []
         while any(c.is_alive() for c in clients):
             samples.append((round(time.monotonic() - started, 1), rss_bytes(server.pid)))
+            split.append(memory(server.pid))
             time.sleep(min(args.sample_every, max(0.05, deadline - time.monotonic() + 0.05)))
         for client in clients:
             client.join()
         wall = time.monotonic() - started
-        rss_end = rss_bytes(server.pid)
+        rss_end, anon_end = rss_bytes(server.pid), memory(server.pid)
         samples.append((round(wall, 1), rss_end))
+        split.append(anon_end)
         served = wait_healthy(port, server)["server"]
         stop_started = time.monotonic()
         server.send_signal(signal.SIGTERM)
@@ -202,6 +213,11 @@ def main() -> None:
         "rss_after_warmup_mb": round(rss_warm / 2**20, 1),
         "rss_end_mb": round(rss_end / 2**20, 1),
         "rss_max_mb": round(max(r for _, r in samples) / 2**20, 1),
+        "anon_start_mb": anon_start["RssAnon"],
+        "anon_after_warmup_mb": anon_warm["RssAnon"],
+        "anon_end_mb": anon_end["RssAnon"],
+        "anon_max_mb": max(m["RssAnon"] for m in split),
+        "file_mapped_end_mb": anon_end["RssFile"],
         "server_requests_served": served["requests_served"],
         "server_errors": served["server_errors"],
         "sigterm_exit_code": exit_code,
@@ -214,7 +230,10 @@ def main() -> None:
         "command": "python benchmarks/server_load.py " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 1)},
         "result": row,
-        "rss_samples_mb": [(t, round(r / 2**20, 1)) for t, r in samples],
+        "rss_samples_mb": [
+            {"t": t, "rss": round(r / 2**20, 1), **m}
+            for (t, r), m in zip(samples, split, strict=True)
+        ],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
