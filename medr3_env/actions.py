@@ -43,6 +43,7 @@ _CANDIDATE = re.compile(
 _TAG_BODY = re.compile(r"\s*(?:(/)\s*)?([a-z][a-z0-9_-]{0,31})(.*)\Z", re.DOTALL)
 _THINK = re.compile(f"[{_OPENERS}]\\s{{0,8}}(?:(/)\\s{{0,8}})?think\\s{{0,8}}[{_CLOSERS}]", re.I)
 _THINK_CLOSE = re.compile(f"[{_OPENERS}]\\s{{0,8}}/\\s{{0,8}}think\\s{{0,8}}[{_CLOSERS}]", re.I)
+_ANY_OPENER = re.compile(f"[{_OPENERS}{_LOOKALIKE_OPENERS}]")
 # Searched on folded text, where fullwidth and small-form brackets are already "<".
 _ENV_TAG = re.compile(
     f"[<{_LOOKALIKE_OPENERS}][\\s/]{{0,17}}(information|error|document)(?![a-z0-9_-])"
@@ -86,6 +87,8 @@ def _env_tag_message(name: str) -> str:
 
 def _env_tag(text: str) -> str | None:
     """The environment tag written anywhere in ``text`` (inside ``<think>`` too), in any spelling."""
+    if not _ANY_OPENER.search(text):
+        return None  # no bracket of any kind: nothing can be a tag
     folded = text.lower() if text.isascii() else fold_text(text)
     if not any(name in folded for name in ENV_TAGS):
         return None  # the common case, decided by three substring scans
@@ -93,8 +96,18 @@ def _env_tag(text: str) -> str | None:
     return found.group(1) if found else None
 
 
+_PLAIN_TAGS = {
+    body: (body.lstrip("/"), body.startswith("/"))
+    for name in (*ACTION_TAGS, THINK_TAG)
+    for body in (name, f"/{name}")
+}
+
+
 def _tag_at(text: str, match: re.Match[str]) -> _Tag | None:
     body = match.group(1)
+    plain = _PLAIN_TAGS.get(body)
+    if plain is not None:  # the common spelling, without a regex
+        return _Tag(match.start(), match.end(), plain[0], plain[1], False)
     parsed = _TAG_BODY.match(body.lower() if body.isascii() else fold_text(body))
     if parsed is None:
         return None  # "dose <5 mg>" and similar are text
