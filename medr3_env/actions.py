@@ -44,6 +44,7 @@ _TAG_BODY = re.compile(r"\s*(?:(/)\s*)?([a-z][a-z0-9_-]{0,31})(.*)\Z", re.DOTALL
 _THINK = re.compile(f"[{_OPENERS}]\\s{{0,8}}(?:(/)\\s{{0,8}})?think\\s{{0,8}}[{_CLOSERS}]", re.I)
 _THINK_CLOSE = re.compile(f"[{_OPENERS}]\\s{{0,8}}/\\s{{0,8}}think\\s{{0,8}}[{_CLOSERS}]", re.I)
 _ANY_OPENER = re.compile(f"[{_OPENERS}{_LOOKALIKE_OPENERS}]")
+_LETTER = re.compile(r"[^\W\d_]")
 # Searched on folded text, where fullwidth and small-form brackets are already "<".
 _ENV_TAG = re.compile(
     f"[<{_LOOKALIKE_OPENERS}][\\s/]{{0,17}}(information|error|document)(?![a-z0-9_-])"
@@ -87,8 +88,8 @@ def _env_tag_message(name: str) -> str:
 
 def _env_tag(text: str) -> str | None:
     """The environment tag written anywhere in ``text`` (inside ``<think>`` too), in any spelling."""
-    if not _ANY_OPENER.search(text):
-        return None  # no bracket of any kind: nothing can be a tag
+    if not _ANY_OPENER.search(text) or not _LETTER.search(text):
+        return None  # no bracket, or no letter to spell a name with: nothing can be a tag
     folded = text.lower() if text.isascii() else fold_text(text)
     if not any(name in folded for name in ENV_TAGS):
         return None  # the common case, decided by three substring scans
