@@ -280,3 +280,15 @@ def test_snippets_come_from_stored_sentence_data(backend, tmp_path):
     assert hit.snippet == "Heparin and warfarin overlap when starting anticoagulation."
     (hit,) = searcher.search("warfarin monitoring", k=1)
     assert hit.snippet == "Warfarin needs INR monitoring and warfarin dosing varies."
+
+
+def test_whoosh_plans_word_by_word_like_the_whole_query(starter_searcher):
+    from medr3_env.search.planning import plan_terms
+    from medr3_env.search.query import query_terms
+
+    searcher = starter_searcher
+    for item in load_starter_questions().items[:80]:
+        text = f"{item.question} {' '.join((item.options or {}).values())} running studies"
+        whole = searcher._stems(" ".join(query_terms(text)))
+        expected = plan_terms(whole, searcher._doc_freq, searcher._doc_count)
+        assert searcher.plan(text) == expected
