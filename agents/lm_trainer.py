@@ -9,7 +9,9 @@ checkpoints. The loop that orders the stages lives in the example.
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,12 +127,16 @@ class StageRun:
         return self.folder / "checkpoint"
 
     def save(self) -> Path:
-        """Trainable weights, optimizer, step and RNG states: enough to resume the stage."""
-        self.checkpoint.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(self.checkpoint)
-        torch.save(self.optimizer.state_dict(), self.checkpoint / "optimizer.pt")
+        """Trainable weights, optimizer, step and RNG states: enough to resume the stage. Written
+        to a sibling folder first and swapped in, so an interrupted save leaves the last one."""
+        staging = self.checkpoint.with_name("checkpoint.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.model.save_pretrained(staging)
+        torch.save(self.optimizer.state_dict(), staging / "optimizer.pt")
         state = {"step": self.step, "stage": self.name, "rng": self.rng.getstate()}
-        (self.checkpoint / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+        (staging / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+        replace_folder(staging, self.checkpoint)
         return self.checkpoint
 
     def resume(self) -> bool:
@@ -158,12 +164,14 @@ class StageRun:
         return True
 
     def finish(self, out: Path) -> Any:
-        """Merge LoRA into the weights, save them with the tokenizer to ``out``; returns the plain
-        model the next stage starts from."""
+        """Merge LoRA into the weights, save them with the tokenizer to ``out`` (complete or not
+        at all); returns the plain model the next stage starts from."""
         model = self.model.merge_and_unload() if is_peft(self.model) else self.model
-        out.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
+        staging = out.with_name(out.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        model.save_pretrained(staging)
+        self.tokenizer.save_pretrained(staging)
+        replace_folder(staging, out)
         return model
 
     # ------------------------------------------------------------------ steps
@@ -269,6 +277,16 @@ class StageRun:
                 return token_logprobs(self.reference, batch)
             with self.model.disable_adapter():
                 return token_logprobs(self.model, batch)
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put the finished folder ``new`` at ``target``, dropping what was there."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def print_turn(states: Sequence[Any]) -> None:

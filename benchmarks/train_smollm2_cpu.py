@@ -30,7 +30,7 @@ PRESET = [
     "--model", "smollm2",
     "--stages", "1,2,3",
     "--stage-steps", "2,1,1",
-    "--questions-per-step", "2",
+    "--questions-per-step", "1",
     "--group-size", "4",
     "--learning-rate", "1e-4",
     "--max-new-tokens", "96",
@@ -48,7 +48,7 @@ PRESET = [
     "--device", "cpu",
     "--threads", "1",
 ]  # fmt: skip
-"""Small settings: 2 questions x 4 samples per step, 2/1/1 GRPO steps, 4 dev questions."""
+"""Small settings: 1 question x 4 samples per step, 2/1/1 GRPO steps, 4 dev questions."""
 
 LABELS = ("before", "warmstart", "reasoning", "retrieval", "joint")
 

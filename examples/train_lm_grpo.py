@@ -15,7 +15,8 @@
 
 Logs: ``OUT/metrics.jsonl`` (one line per step: every reward term, valid-turn rate, accuracy,
 tokens/s, loss, KL to the stage's start), ``OUT/dev.jsonl`` (greedy dev evaluations) and
-``OUT/evaluations.json`` (dev before training and after each stage). Draw them with
+``OUT/evaluations.json`` (dev before training and after each stage), with the dev episodes in
+``OUT/dev-trajectories/LABEL.jsonl`` (``medr3 replay``/``medr3 view`` read them). Draw them with
 ``medr3 plot OUT/metrics.jsonl OUT/dev.jsonl``.
 
 Run::
@@ -42,6 +43,7 @@ from medr3_env.agents.lm_trainer import (
 )
 from medr3_env.agents.lm_trainer import dev_envs as make_dev_envs
 from medr3_env.agents.stage_config import StageConfig, load_stage_config
+from medr3_env.trajectory import write_jsonl
 
 SMOKE = TrainConfig(
     steps=2, questions_per_step=1, group_size=2, max_new_tokens=8, max_len=1024, micro_batch=2,
@@ -149,8 +151,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = json.loads(results_file.read_text()) if results_file.is_file() else {}
 
     def dev_eval(label: str, model: Any, stage: str, step: int) -> dict[str, Any]:
-        summary, _ = evaluate(model, tokenizer, eval_stage, config, envs=dev_envs)
+        summary, episodes = evaluate(model, tokenizer, eval_stage, config, envs=dev_envs)
         dev_log.write({"step": step, "stage": stage, "label": label, **summary})
+        write_jsonl([e.record for e in episodes], out / "dev-trajectories" / f"{label}.jsonl")
         print(
             f"dev [{label}]: total {summary['reward_total']:.3f} accuracy "
             f"{summary['accuracy']:.3f} valid turns {summary['valid_turn_rate']:.3f}",
@@ -173,6 +176,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         final = folder / "final"
         if (final / "config.json").is_file():  # finished earlier: start the next from it
             model, _ = load_model(f"hf:{final}", device=str(model.device))
+            if name not in results:  # stopped between saving the weights and evaluating them
+                record(name, dev_eval(name, model, name, 0))
             continue
         sft = name == "warmstart"
         steps = stage_steps.get(name, config.steps)

@@ -277,6 +277,8 @@ def test_smoke_runs_every_stage_and_writes_metrics_and_checkpoints(smoke_run):
     assert all(r["episodes"] == 2 and r["eval_stage"] == "joint" for r in results.values())
     dev = metrics(smoke_run / "dev.jsonl")
     assert {r["label"] for r in dev} >= {"before", *STAGES}
+    episodes = metrics(smoke_run / "dev-trajectories" / "joint.jsonl")
+    assert [e["item"]["id"] for e in episodes] == results["joint"]["dev_ids"]
 
 
 def test_medr3_plot_draws_the_training_metrics(smoke_run, tmp_path):
@@ -294,6 +296,9 @@ def test_rerunning_resumes_an_unfinished_stage_and_skips_finished_ones(smoke_run
     out = tmp_path / "run"
     shutil.copytree(smoke_run, out)
     shutil.rmtree(out / "stage3_joint" / "final")  # stage 3 "crashed" after its checkpoint
+    evaluations = json.loads((out / "evaluations.json").read_text())
+    del evaluations["retrieval"]  # stage 2 stopped after saving its weights, before evaluating
+    (out / "evaluations.json").write_text(json.dumps(evaluations))
     before = metrics(out / "metrics.jsonl")
     spec = importlib.util.spec_from_file_location("train_lm_grpo", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
@@ -307,3 +312,7 @@ def test_rerunning_resumes_an_unfinished_stage_and_skips_finished_ones(smoke_run
     assert [r["stage_step"] for r in after if r["stage"] == "joint"] == [0, 1, 2]
     state = json.loads((out / "stage3_joint" / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == 3 and (out / "stage3_joint" / "final" / "config.json").is_file()
+    assert list(json.loads((out / "evaluations.json").read_text())) == [
+        "before", "warmstart", "reasoning", "joint", "retrieval"
+    ]  # fmt: skip
+    assert not list(out.glob("*/*.partial"))
