@@ -16,7 +16,26 @@ from medr3_env.search.query import STOPWORDS
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 # Function words plus question scaffolding: overlap on these says nothing about the answer.
 _STOP = STOPWORDS | frozenset(
-    ["yes", "following", "best", "likely", "next", "step", "option", "options", "patient", "patients", "year", "old", "man", "woman", "presents", "presented", "given", "shows"]
+    [
+        "yes",
+        "following",
+        "best",
+        "likely",
+        "next",
+        "step",
+        "option",
+        "options",
+        "patient",
+        "patients",
+        "year",
+        "old",
+        "man",
+        "woman",
+        "presents",
+        "presented",
+        "given",
+        "shows",
+    ]
 )
 
 THRESHOLDS = {
