@@ -1,7 +1,5 @@
 """The offline entity extractor: term tables, Aho-Corasick matching, PyPI term lists, caching."""
 
-import pickle
-
 import pytest
 
 from medr3_env.entities import LexiconExtractor, load_extractor, scispacy_available
@@ -138,15 +136,18 @@ def test_mesh_headings_add_non_disease_concepts_in_natural_order():
 
 @PYPI
 def test_compiled_table_is_cached_on_disk_and_rebuilt_when_damaged(tmp_path):
+    from medr3_env.term_matcher import _decode_table
+
     sources = ("starter", "diseases")
     table = cached_term_table(sources, cache_dir=tmp_path)
-    [path] = list((tmp_path / "lexicons").glob("terms-*.pkl"))
-    with path.open("rb") as handle:
-        assert pickle.load(handle).digest == table.digest
-    path.write_bytes(b"not a pickle")
-    again = cached_term_table(sources, cache_dir=tmp_path)
-    assert again.digest == table.digest and len(again) == len(table)
-    assert pickle.loads(path.read_bytes()).digest == table.digest
+    [path] = list((tmp_path / "lexicons").glob("terms-*.json"))
+    assert _decode_table(path.read_bytes()).digest == table.digest
+    # A damaged file and a foreign one (valid JSON, no checksum header) are both rebuilt.
+    for damaged in (b"not a table", b'{"format": "something else"}'):
+        path.write_bytes(damaged)
+        again = cached_term_table(sources, cache_dir=tmp_path)
+        assert again.digest == table.digest and len(again) == len(table)
+        assert _decode_table(path.read_bytes()).digest == table.digest
 
 
 def test_default_lexicon_uses_every_installed_source():
