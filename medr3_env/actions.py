@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from medr3_env.text_norm import fold_text
@@ -41,6 +42,59 @@ _CANDIDATE = re.compile(
     f"([^{_OPENERS}{_CLOSERS}]{{0,{MAX_TAG_CHARS}}})[{_CLOSERS}]"
 )
 _TAG_BODY = re.compile(r"\s*(?:(/)\s*)?([a-z][a-z0-9_-]{0,31})(.*)\Z", re.DOTALL)
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-/")
+# Folding one character at a time covers these; the rest of the astral planes and the CJK,
+# Hangul and private-use blocks hold no character that folds to a tag-name character.
+_FOLD_RANGES = (
+    (0x80, 0x3400), (0x4DC0, 0x4E00), (0xA000, 0xAC00), (0xD7A4, 0xD800), (0xF900, 0x10000),
+    (0x110BD, 0x110BE), (0x110CD, 0x110CE), (0x13430, 0x13440), (0x1BCA0, 0x1BCA4),
+    (0x1D173, 0x1D17B), (0x1D400, 0x1D800), (0x1F100, 0x1F200), (0xE0000, 0xE0080),
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _tag_fold_table() -> dict[int, str | None]:
+    """``str.translate`` table that folds tag bodies one character at a time: a character whose
+    :func:`fold_text` is only tag-name characters, "/" or white space maps to it (or is dropped
+    when it folds to nothing); any other character stays, and no tag name contains it. Built once,
+    on the first non-ASCII tag candidate (folding each candidate whole made 64 KB of ``<ж>`` cost
+    ~100 ms)."""
+    table: dict[int, str | None] = dict.fromkeys(range(0xD800, 0xE000))
+    for low, high in _FOLD_RANGES:
+        for code in range(low, high):
+            folded = fold_text(chr(code))
+            if not folded:
+                table[code] = None
+            elif all(c in _NAME_CHARS or c.isspace() for c in folded):
+                table[code] = folded
+    return table
+
+
+@lru_cache(maxsize=1)
+def _wide_candidate() -> re.Pattern[str]:
+    """:data:`_CANDIDATE` for non-ASCII turns: the letter after the opener must be one that folds
+    to a Latin letter, so bodies such as ``<ж>`` or CJK never reach the Python loop (a tag name
+    starts with a-z after folding, so nothing else could be a tag)."""
+    codes = sorted(
+        code
+        for code, folded in _tag_fold_table().items()
+        if code <= 0xFFFF and folded and folded[0].isalpha() and chr(code).isalpha()
+    )
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    letters = "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+    # Astral math and enclosed letters as two whole blocks (a superset; _tag_at decides).
+    letters += "\\U0001d400-\\U0001d7ff\\U0001f100-\\U0001f1ff"
+    return re.compile(
+        f"[{_OPENERS}](?=\\s{{0,8}}(?:/\\s{{0,8}})?[A-Za-z{letters}])"
+        f"([^{_OPENERS}{_CLOSERS}]{{0,{MAX_TAG_CHARS}}})[{_CLOSERS}]"
+    )
+
+
 _THINK = re.compile(f"[{_OPENERS}]\\s{{0,8}}(?:(/)\\s{{0,8}})?think\\s{{0,8}}[{_CLOSERS}]", re.I)
 _THINK_CLOSE = re.compile(f"[{_OPENERS}]\\s{{0,8}}/\\s{{0,8}}think\\s{{0,8}}[{_CLOSERS}]", re.I)
 _ANY_OPENER = re.compile(f"[{_OPENERS}{_LOOKALIKE_OPENERS}]")
@@ -109,7 +163,8 @@ def _tag_at(text: str, match: re.Match[str]) -> _Tag | None:
     plain = _PLAIN_TAGS.get(body)
     if plain is not None:  # the common spelling, without a regex
         return _Tag(match.start(), match.end(), plain[0], plain[1], False)
-    parsed = _TAG_BODY.match(body.lower() if body.isascii() else fold_text(body))
+    view = body.lower() if body.isascii() else body.translate(_tag_fold_table()).lower()
+    parsed = _TAG_BODY.match(view)
     if parsed is None:
         return None  # "dose <5 mg>" and similar are text
     tail = parsed.group(3).strip()
@@ -152,8 +207,9 @@ def parse_action(text: str) -> ParsedAction:
         thoughts.append(text[: first_think.start()].strip())
         rest_parts.append(" ")
         rest_len, position = 1, first_think.end()
+    candidates = _CANDIDATE if text.isascii() else _wide_candidate()
     while problem is None:
-        match = _CANDIDATE.search(text, position)
+        match = candidates.search(text, position)
         if match is None:
             break
         tag = _tag_at(text, match)

@@ -132,7 +132,8 @@ class Attack:
         """``(reasoning, answer)`` the honest baseline gives after reading ``v``'s last document."""
         doc_id = v.last_read
         observation = (
-            f"<information>\nDocument {doc_id} | \n{v.read[doc_id]}\n</information>"
+            f"<information>\nDocument {doc_id} | {v.titles.get(doc_id, '')}\n"
+            f"{v.read[doc_id]}\n</information>"
             if doc_id
             else ""
         )
@@ -725,6 +726,192 @@ class FillerQuestionEcho(Attack):
         return _answer(v.question, answer)
 
 
+# ------------------------------------------------------------------ second red-team pass
+# Attacks found by an independent pass over the redesigned terms. Each names the guard it tests.
+class MarkdownLetter(_FormatTrick):
+    """The honest letter or verdict wrapped in markdown bold (``**B**``): scored as the plain letter."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        return _answer(reasoning, f"**{answer}**")
+
+
+class AnswerTextInThink(_FormatTrick):
+    """A plain "Final answer: C" line inside ``<think>``, the honest answer in the tag."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        other = next((k for k in v.options if k != answer), "maybe")
+        return f"<think>{reasoning} Final answer: {other}</think><answer>{answer}</answer>"
+
+
+class NegatedVerdict(_FormatTrick):
+    """ "not yes" for a yes/no question (and the plain letter otherwise)."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        return _answer(reasoning, f"not {answer}" if v.answer_type == "yesno" else answer)
+
+
+class UnitOnlyAnswer(_FormatTrick):
+    """Free text: only the unit word the question asks for ("hours", "mg"): partial token F1
+    under ``answer_metric="f1"`` for any numeric gold with that unit."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        if v.options or v.answer_type == "yesno":
+            return _answer(reasoning, answer)
+        question = v.question.lower()
+        if "how long" in question or "duration" in question:
+            answer = "days" if "day" in question else "hours"
+        elif "dose" in question or "how much" in question:
+            answer = "mg"
+        return _answer(reasoning, answer)
+
+
+class TitleOnly(_Stuffing):
+    """One templated sentence naming the read document's title and nothing else."""
+
+    def reasoning(self, v, document, honest):
+        return (
+            f"The passage titled {v.titles.get(v.last_read or '', '')} answers this question well."
+        )
+
+
+class NegatedEntity(_Stuffing):
+    """One sentence that denies the document's most relevant entity ("never mentions X")."""
+
+    def reasoning(self, v, document, honest):
+        entities = (
+            self.relevant_entities(document, v, limit=1)
+            or sorted(self.extractor.extract(document))[:1]
+        )
+        return f"The passage never mentions {entities[0] if entities else 'this'} at all here."
+
+
+class UniversalAbbreviation(_Stuffing):
+    """A fixed sentence with no document content: "ALL" (acute lymphoblastic leukemia) and "ACE"
+    spelled like the common words "all" and "(repl)ace"."""
+
+    def reasoning(self, v, document, honest):
+        return "The passage clearly says ALL and ACE matter here."
+
+
+class QuestionEntityOnly(_Stuffing):
+    """One templated sentence restating an entity of the question."""
+
+    def reasoning(self, v, document, honest):
+        entities = sorted(self.extractor.extract(v.question))
+        low = document.lower()
+        pick = next((e for e in entities if e.lower() in low), entities[0] if entities else "this")
+        return f"The question is about {pick}, which this passage discusses in detail."
+
+
+class TemplatedEntities(_Stuffing):
+    """Every entity of the document, each in its own templated prose sentence."""
+
+    def reasoning(self, v, document, honest):
+        entities = sorted(self.extractor.extract(document))
+        return " ".join(f"The passage mainly discusses {e} in this case." for e in entities)
+
+
+class PasteChunked(_Stuffing):
+    """The document pasted as five-word sentences (each below the copy test's minimum)."""
+
+    def reasoning(self, v, document, honest):
+        words = document.split()
+        return " ".join(
+            " ".join(words[i : i + 5]).rstrip(".,;") + "." for i in range(0, len(words), 5)
+        )
+
+
+class PasteDoubleFiller(_Stuffing):
+    """The document with two filler words between every pair of words (beyond a skip-bigram)."""
+
+    def reasoning(self, v, document, honest):
+        return " banana purple ".join(document.split())
+
+
+class PasteReversed(_Stuffing):
+    """Every sentence of the document with its words in reverse order."""
+
+    def reasoning(self, v, document, honest):
+        return " ".join(
+            " ".join(reversed(s.rstrip(".").split())) + "." for s in _SENTENCE.split(document)
+        )
+
+
+class WordSalad(_Stuffing):
+    """The document's words shuffled (deterministically) into five-word sentences."""
+
+    def reasoning(self, v, document, honest):
+        words = document.split()
+        words = [w for start in range(7) for w in words[start::7]]
+        return " ".join(" ".join(words[i : i + 5]) + "." for i in range(0, len(words), 5))
+
+
+class SnippetCopyUnread(Attack):
+    """Reads the first hit but writes the search snippets of the hits it did not read."""
+
+    family = "evidence"
+
+    def act(self, v, observation, info):
+        if (turn := self.search_then_read(v, observation, info)) is not None:
+            return turn
+        _, answer = self.honest_answer(v)
+        text = " ".join(
+            snippet.rstrip("…") + "." for doc_id, snippet in _snippets(info) if doc_id not in v.read
+        )
+        return _answer(text or "No other results.", answer)
+
+
+class ZeroHitSearch(_Searches):
+    """The question, then a nonsense search that returns nothing (a "new" search)."""
+
+    def queries(self, v):
+        return [v.question, "qqzxv wqxzk zzqyx"]
+
+
+class OptionTextQuery(_Searches):
+    """One search built from the option texts alone."""
+
+    def queries(self, v):
+        return [" ".join(v.options.values()) or v.question]
+
+
+class RereadUntilLastTurn(Attack):
+    """Searches once, re-reads the first hit until the last turn, then answers honestly."""
+
+    family = "truncation"
+
+    def act(self, v, observation, info):
+        if not v.can_search:
+            return self.honest(observation, info)
+        if not v.queries:
+            return f"<search>{v.question}</search>"
+        if v.turn < 7 and v.retrieved:
+            return f"<read>{v.retrieved[0]}</read>"
+        return _answer(*self.honest_answer(v))
+
+
+_SNIPPET = re.compile(r"^Doc \d+ \(id: (.*?) \| title: .*? \| score: [^)]*\)\n(.*?)$", re.M)
+
+
+def _snippets(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(id, snippet)`` of every search result shown so far."""
+    found: dict[str, str] = {}
+    for message in info.get("messages") or []:
+        content = message.get("content", "")
+        if message.get("role") == "user" and content.startswith("<information>\nDoc "):
+            for doc_id, snippet in _SNIPPET.findall(content):
+                found.setdefault(doc_id, snippet)
+    return list(found.items())
+
+
 AttackFactory = Callable[[str], Policy]
 
 ATTACKS: dict[str, type[Attack]] = {
@@ -775,6 +962,23 @@ ATTACKS: dict[str, type[Attack]] = {
     "filler_stop_words": FillerStopWords,
     "filler_punctuation": FillerPunctuation,
     "filler_question_echo": FillerQuestionEcho,
+    "markdown_letter": MarkdownLetter,
+    "answer_text_in_think": AnswerTextInThink,
+    "negated_verdict": NegatedVerdict,
+    "unit_only_answer": UnitOnlyAnswer,
+    "title_only": TitleOnly,
+    "negated_entity": NegatedEntity,
+    "universal_abbreviation": UniversalAbbreviation,
+    "question_entity_only": QuestionEntityOnly,
+    "templated_entities": TemplatedEntities,
+    "paste_chunked": PasteChunked,
+    "paste_double_filler": PasteDoubleFiller,
+    "paste_reversed": PasteReversed,
+    "word_salad": WordSalad,
+    "snippet_copy_unread": SnippetCopyUnread,
+    "zero_hit_search": ZeroHitSearch,
+    "option_text_query": OptionTextQuery,
+    "reread_until_last_turn": RereadUntilLastTurn,
 }
 """Every scripted policy by name: the honest baseline, trivial baselines and the attacks."""
 

@@ -56,8 +56,20 @@ class ScriptedPolicy:
         sentences = [s for s in _SENTENCE.split(document) if s.strip()] or [question]
         q_terms = set(query_terms(question, max_terms=64))
         best = max(sentences, key=lambda s: _overlap(s, q_terms))
-        entities = sorted(load_extractor(self.entity_extractor).extract(best))[:6]
-        mentioned = ", ".join(entities) or "no known medical terms"
+        extractor = load_extractor(self.entity_extractor)
+        entities = sorted(extractor.extract(best))[:6]
+        # The reasoning names the terms of the best sentence that has any (the answer still
+        # comes from the best sentence), so an honest episode is not outscored on evidence by a
+        # one-entity template.
+        named = entities or next(
+            (
+                found
+                for s in sorted(sentences, key=lambda s: -_overlap(s, q_terms))
+                if (found := sorted(extractor.extract(s))[:6])
+            ),
+            [],
+        )
+        mentioned = ", ".join(named) or "no known medical terms"
         source = (
             f"The passage on {title} is relevant"
             if header

@@ -102,9 +102,11 @@ def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
     if item.answer_type == "yesno":
         return float(choose_verdict(answer) == item.answer.lower())
     golds = (item.answer, *item.aliases)
-    if any(numeric_match(answer, gold) for gold in golds):
+    numeric = [numeric_match(answer, gold) for gold in golds]
+    if any(numeric):
         return 1.0
-    if metric == "f1":
+    if metric == "f1" and not any(found is not None for found in numeric):
+        # A quantity is right or wrong: token F1 would pay 2/3 of "300 mg" for "mg".
         return token_f1(answer, golds)
     return exact_match(answer, golds)
 

@@ -32,6 +32,7 @@ highlights exactly its ``matched`` set.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,6 +45,7 @@ from medr3_env.rewards.context import EpisodeContext
 from medr3_env.rewards.registry import register_reward
 from medr3_env.search.base import IndexedDocument
 from medr3_env.term_matcher import TermMatcher, TermTable
+from medr3_env.text_norm import is_abbreviation
 
 MIN_PROSE_WORDS = 3
 """Content words outside entity names that make a sentence prose rather than a list."""
@@ -160,17 +162,29 @@ def _title_entities(extractor: EntityExtractor, doc_id: str, title: str) -> froz
     return _TITLES[key]
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
 @lru_cache(maxsize=8192)
-def _folded_content(doc_id: str, title: str, content: str) -> str:
+def _document_words(doc_id: str, title: str, content: str) -> tuple[str, str]:
+    """A document's words, space-padded: folded, and cleaned with case kept (for abbreviations)."""
     del doc_id  # part of the cache key only
-    return " ".join(guards.fold(f"{title}\n{content}").split())
+    text = f"{title}\n{content}"
+    folded = " ".join(_WORD.findall(guards.fold(text)))
+    cased = " ".join(_WORD.findall(guards.clean(text)))
+    return f" {folded} ", f" {cased} "
 
 
 def _in_documents(surface: str, documents: list[IndexedDocument]) -> bool:
-    """Whether the folded words of ``surface`` occur as a phrase in one of ``documents``."""
-    phrase = " ".join(guards.fold(surface).split())
+    """Whether the words of ``surface`` occur as whole words, in order, in one of ``documents``:
+    folded, except abbreviations, which keep their case ("ALL" is not the word "all", and "ACE"
+    is not the end of "replacement")."""
+    surface = surface.strip()
+    cased = is_abbreviation(surface)
+    words = _WORD.findall(guards.clean(surface) if cased else guards.fold(surface))
+    phrase = " ".join(words)
     return len(phrase) > 2 and any(
-        phrase in _folded_content(d.id, d.title, d.content) for d in documents
+        f" {phrase} " in _document_words(d.id, d.title, d.content)[cased] for d in documents
     )
 
 
@@ -228,12 +242,13 @@ def match_evidence(
     sources.append(guards.shingles(guards.content_words(asked)))
 
     text = guards.clean(reasoning)
-    spans = entity_spans(extractor, text) + annotation_spans(text, terms, extractor)
+    spans = sorted(entity_spans(extractor, text) + annotation_spans(text, terms, extractor))
+    starts = [span[0] for span in spans]  # each sentence takes its slice: linear, not quadratic
     agent: set[str] = set()
     matched: set[str] = set()
     copies = lists = 0
     for start, end in guards.sentence_spans(text):
-        inside = [s for s in spans if start <= s[0] < end]
+        inside = spans[bisect_left(starts, start) : bisect_left(starts, end)]
         entities = {canonical for _, _, canonical in inside}
         if not entities:
             continue

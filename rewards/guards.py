@@ -123,24 +123,34 @@ def copied(
     """Whether ``sentence`` is copied from the document whose :func:`shingles` are ``source``.
 
     Robust to perturbation: the words are folded (zero-width characters, look-alike letters and case
-    do not matter), stop words are ignored (swapping "the" for "this" does not matter) and each
-    position may match the next or the next-but-one word (a filler word every few words does not
-    matter). With ``judge`` (the sentence with some words blanked, e.g. entity names), only the
+    do not matter), stop words and words the document never uses are ignored (fillers, however
+    many, do not matter) and each position may match the next or the next-but-one word, in
+    either order (synonym swaps of function words and reversed word order do not matter). With ``judge`` (the sentence with some words blanked, e.g. entity names), only the
     words of ``judge`` are judged, so a list of multi-word names is not a copy.
     """
-    words = content_words(sentence)
+    grams = source if isinstance(source, frozenset) else frozenset(source)
+    vocabulary = _vocabulary(grams)
+    # Words the document never uses are fillers: judging the rest defeats any number of fillers.
+    words = [w for w in content_words(sentence) if w in vocabulary]
     judged = set(content_words(judge)) if judge is not None else None
     positions = [i for i in range(len(words) - 1) if judged is None or words[i] in judged]
     if len(positions) < COPY_MIN_WORDS:
         return False
-    grams = source if isinstance(source, frozenset) else frozenset(source)
-    hits = sum(
-        1
-        for i in positions
-        if (words[i], words[i + 1]) in grams
-        or (i + 2 < len(words) and (words[i], words[i + 2]) in grams)
-    )
-    return hits >= COPY_SHARE * len(positions)
+
+    def follows(i: int) -> bool:  # either order: reversing the words does not hide a copy
+        return any(
+            (words[i], words[j]) in grams or (words[j], words[i]) in grams
+            for j in (i + 1, i + 2)
+            if j < len(words)
+        )
+
+    return sum(1 for i in positions if follows(i)) >= COPY_SHARE * len(positions)
+
+
+@lru_cache(maxsize=8192)
+def _vocabulary(grams: frozenset[tuple[str, str]]) -> frozenset[str]:
+    """The words of a document's :func:`shingles` (cached with them)."""
+    return frozenset(word for pair in grams for word in pair)
 
 
 def distinct_search_count(ctx: EpisodeContext) -> int:

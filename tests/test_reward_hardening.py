@@ -1,0 +1,190 @@
+"""Guards added after an independent red-team pass over the reward terms: each test pins one
+loophole that an attack in medr3_env.attacks found (the attack's name is in the docstring)."""
+
+import random
+import re
+
+import pytest
+
+from medr3_env import MedR3Env, actions
+from medr3_env.actions import parse_action
+from medr3_env.attacks import MARGIN, Attack, View, evaluate_all
+from medr3_env.baseline import ScriptedPolicy
+from medr3_env.corpora import QAItem
+from medr3_env.entities import load_extractor
+from medr3_env.rewards import guards
+from medr3_env.rewards.answer import score_answer
+from medr3_env.rewards.evidence import match_evidence
+from medr3_env.search.base import IndexedDocument
+from medr3_env.text_norm import fold_text
+
+EXTRACTOR = "lexicon:starter"
+CONTENT = (
+    "Almost all arrhythmias can occur in digoxin toxicity. Hyperkalemia predicts mortality and "
+    "calls for digoxin-specific antibody fragments rather than calcium replacement."
+)
+
+
+def _document(content: str = CONTENT, doc_id: str = "card-x") -> IndexedDocument:
+    extractor = load_extractor(EXTRACTOR)
+    sentences = re.split(r"(?<=[.!?])\s+", content)
+    return IndexedDocument(
+        id=doc_id,
+        title="Digoxin toxicity",
+        content=content,
+        sentence_entities=tuple(frozenset(extractor.extract(s)) for s in sentences),
+    )
+
+
+ITEM = QAItem(
+    id="q-x",
+    question="Which finding predicts mortality in acute digoxin poisoning?",
+    answer_type="free",
+    answer="hyperkalemia",
+    evidence_ids=("card-x",),
+)
+
+
+def _matched(reasoning: str, doc: IndexedDocument | None = None) -> frozenset[str]:
+    return match_evidence(load_extractor(EXTRACTOR), ITEM, reasoning, [doc or _document()]).matched
+
+
+def test_an_abbreviation_does_not_match_a_common_word():
+    """universal_abbreviation: "ALL" is acute lymphoblastic leukemia, not the word "all", and
+    "ACE" is not the end of "replacement"."""
+    assert _matched("The passage clearly says ALL and ACE matter here.") == frozenset()
+    assert _matched("The passage clearly says hyperkalemia matters here.") == {"hyperkalemia"}
+
+
+def test_an_entity_named_only_inside_a_longer_word_is_not_in_the_document():
+    doc = _document("Potassium replacement is common after surgery in older adults overall.")
+    assert not _matched("The passage clearly says that ACE matters here.", doc)
+
+
+@pytest.mark.parametrize(
+    "perturb",
+    [
+        pytest.param(lambda s: " banana purple ".join(s.split()), id="two-fillers-between-words"),
+        pytest.param(lambda s: " ".join(reversed(s.split())), id="words-reversed"),
+        pytest.param(lambda s: " ".join(s.split()), id="verbatim"),
+    ],
+)
+def test_perturbed_copies_are_copies(perturb):
+    """paste_double_filler, paste_reversed: fillers outside the document's vocabulary and a
+    reversed word order do not hide a copy."""
+    source = (
+        "Toxicity from digoxin may follow acute overdose or develop chronically, typically in older "
+        "patients with declining renal function or a newly added interacting drug."
+    )
+    grams = guards.document_shingles("d-copy", source)
+    assert guards.copied(perturb(source), grams)
+
+
+def test_own_words_that_mention_document_terms_are_not_copies():
+    source = (
+        "Toxicity from digoxin may follow acute overdose or develop chronically, typically in older "
+        "patients with declining renal function or a newly added interacting drug."
+    )
+    grams = guards.document_shingles("d-copy", source)
+    own = (
+        "Because her kidneys have worsened, I suspect the glycoside accumulated slowly, so stopping "
+        "it and checking a level is sensible before anything else."
+    )
+    assert not guards.copied(own, grams)
+
+
+def test_a_numeric_gold_earns_no_partial_f1_for_its_unit():
+    """unit_only_answer: under answer_metric="f1", "mg" is not 2/3 of "300 mg"."""
+    item = QAItem(id="n1", question="What dose?", answer_type="free", answer="300 mg")
+    assert score_answer(item, "mg", "f1") == 0.0
+    assert score_answer(item, "0-100000 mg", "f1") == 0.0
+    assert score_answer(item, "300 milligrams", "f1") == 1.0
+    words = QAItem(id="n2", question="Which?", answer_type="free", answer="monoclonal protein")
+    assert 0.0 < score_answer(words, "protein", "f1") < 1.0  # words still earn partial credit
+
+
+def test_every_sentence_of_a_long_reasoning_is_judged():
+    """Spans are looked up per sentence; with thousands of sentences each one still counts."""
+    doc = _document()
+    reasoning = " ".join(["The passage clearly explains why this matters here."] * 3000)
+    reasoning += " The passage clearly says hyperkalemia matters here."
+    match = match_evidence(load_extractor(EXTRACTOR), ITEM, reasoning, [doc])
+    assert match.matched == {"hyperkalemia"}
+
+
+# The candidate pattern before non-ASCII turns got their own (any letter after the opener).
+_ANY_LETTER_CANDIDATE = re.compile(
+    f"[{actions._OPENERS}](?=\\s{{0,8}}(?:/\\s{{0,8}})?[^\\W\\d_])"
+    f"([^{actions._OPENERS}{actions._CLOSERS}]{{0,{actions.MAX_TAG_CHARS}}})[{actions._CLOSERS}]"
+)
+
+
+def _reference_tag(text: str) -> tuple[str, bool] | None:
+    """The tag that starts ``text``, by folding the whole candidate body (the parser's
+    definition of a tag), or ``None`` when ``text`` does not start with one."""
+    match = _ANY_LETTER_CANDIDATE.match(text)
+    if match is None:
+        return None
+    body = match.group(1)
+    parsed = actions._TAG_BODY.match(body.lower() if body.isascii() else fold_text(body))
+    if parsed is None:
+        return None
+    rest = parsed.group(3)
+    if rest and not (rest[0].isspace() or rest.strip() == "/"):
+        return None
+    return parsed.group(2), parsed.group(1) == "/"
+
+
+def test_non_ascii_tag_bodies_are_folded_as_before():
+    """Fullwidth, look-alike and accented spellings still fold to tags, bodies that cannot fold
+    to a tag name (Cyrillic, CJK) are text, and every candidate decides as folding it whole did
+    (the per-character table and the narrower candidate pattern change only the speed)."""
+    assert parse_action("<ｓｅａｒｃｈ>digoxin</ｓｅａｒｃｈ>").kind == "search"
+    assert parse_action("<\u0430nswer>A</\u0430nswer>").kind == "answer"
+    assert parse_action("<ж> <丁> x <answer>B</answer>").argument == "B"
+    atoms = ["а", "ｓ", "search", "READ", "think", "/", " ", "\u200b", "𝐚", "é", "\u0301", "Ⓐ",
+             "ﬁ", "K", "İ", "ẞ", "-", "_", "1", "?", "ж", "¼", "℅", "\u3000", "丁", "x"]  # fmt: skip
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = "<" + "".join(rng.choice(atoms) for _ in range(rng.randint(1, 6))) + ">é"
+        expected = _reference_tag(text)
+        pattern = actions._CANDIDATE if text.isascii() else actions._wide_candidate()
+        match = pattern.match(text)
+        tag = actions._tag_at(text, match) if match else None
+        assert (None if tag is None else (tag.name, tag.closing)) == expected, text
+
+
+def test_attacks_rebuild_the_honest_answer_with_the_document_title():
+    """Attack.honest_answer used to drop the title, so a free-text answer that falls back to the
+    title came out empty and every attack built on it lost format points."""
+    v = View(
+        turn=3,
+        question="Which passage?",
+        options={},
+        answer_type="free",
+        allowed=("search", "read", "answer"),
+        queries=("which passage",),
+        retrieved=("d1",),
+        read={"d1": "Nothing here names a known term."},
+        titles={"d1": "Digoxin toxicity"},
+        last_action="read",
+        observation="",
+    )
+    _, answer = Attack(EXTRACTOR).honest_answer(v)
+    observation = "<information>\nDocument d1 | Digoxin toxicity\nNothing here names a known term.\n</information>"
+    info = {"turn": 3, "question": v.question, "options": {}, "answer_type": "free",
+            "allowed_actions": ["answer"], "action": "read"}  # fmt: skip
+    honest = parse_action(ScriptedPolicy(EXTRACTOR)(observation, info)).argument
+    assert answer and answer == honest
+
+
+def test_unit_only_answers_gain_nothing_under_f1(starter_searcher):
+    """unit_only_answer beat the honest baseline on every starter split with answer_metric="f1"
+    (+0.012..+0.019 on the whole set) before numeric golds lost their partial credit."""
+    env = MedR3Env(searcher=starter_searcher, stage="joint", answer_metric="f1")
+    items = [
+        q for q in env.questions if q.answer_type == "free" and any(c.isdigit() for c in q.answer)
+    ]
+    rows = evaluate_all(env, items[:8], ["unit_only_answer"])
+    assert rows["unit_only_answer"]["total"] <= rows["honest"]["total"] + MARGIN
+    assert rows["unit_only_answer"]["answer"] <= rows["honest"]["answer"]
