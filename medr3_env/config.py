@@ -79,7 +79,8 @@ class EnvConfig(BaseModel):
     corpus: str | None = None
     """Corpus spec; ``None`` uses the question set's own corpus (the starter corpus by default)."""
     backend: str = "whoosh"
-    """``whoosh`` (embedded default), ``tantivy`` (fast, ``medr3-env[fast]``) or ``remote``."""
+    """A registered search backend (``medr3 plugins --kind backends``): ``whoosh`` (embedded
+    default), ``tantivy`` (fast, ``medr3-env[fast]``), ``remote`` or a plug-in's."""
     search_url: str | None = None
     """Base URL of a ``medr3 serve`` server; required by, and only used with, ``backend="remote"``."""
     index_dir: Path | None = None
@@ -123,6 +124,15 @@ class EnvConfig(BaseModel):
             raise ValueError("allowed_actions must include 'answer' (episodes end with an answer)")
         return value
 
+    @field_validator("backend")
+    @classmethod
+    def _registered_backend(cls, value: str) -> str:
+        from medr3_env.plugins import registry
+
+        if value not in registry.backends:
+            raise ValueError(registry.backends.unknown_message(value))
+        return value
+
     @field_validator("reward_weights")
     @classmethod
     def _known_terms(cls, value: dict[str, float]) -> dict[str, float]:
@@ -143,11 +153,13 @@ class EnvConfig(BaseModel):
 
     @model_validator(mode="after")
     def _remote_needs_url(self) -> EnvConfig:
-        if self.backend == "remote":
+        from medr3_env.plugins import registry
+
+        if not registry.backends.get(self.backend).local:
             url = self.search_url or ""
             if not url.startswith(("http://", "https://")):
                 raise ValueError(
-                    "backend='remote' needs search_url='http://HOST:PORT' of a `medr3 serve` "
+                    f"backend={self.backend!r} needs search_url='http://HOST:PORT' of a `medr3 serve` "
                     f"server (got {self.search_url!r})"
                 )
         elif self.search_url is not None:

@@ -26,7 +26,7 @@ from medr3_env.observations import (
 from medr3_env.rewards.answer import is_correct
 from medr3_env.rewards.composer import RewardComposer, StepRewards
 from medr3_env.rewards.context import EpisodeContext, Turn
-from medr3_env.search import REMOTE, Searcher, build_searcher
+from medr3_env.search import Searcher, backend_class, build_searcher
 from medr3_env.search.base import Hit, IndexedDocument
 from medr3_env.spaces import UnicodeText
 
@@ -44,8 +44,8 @@ _BUILD_LOCK = threading.Lock()
 def searcher_key(config: EnvConfig, questions: QuestionSet) -> tuple:
     """What identifies the index an environment searches: the corpus content fingerprint and the
     backend (plus the entity extractor, which changes the index), or the server / index folder."""
-    if config.backend == REMOTE:
-        return (REMOTE, config.search_url)
+    if not backend_class(config.backend).local:
+        return (config.backend, config.search_url)
     if config.index_dir is not None:
         return ("index_dir", str(Path(config.index_dir).expanduser().resolve()))
     corpus = _corpus_of(config, questions)

@@ -4,9 +4,10 @@
 - ``serve``: ``serve`` (the shared retrieval server)
 - ``training``: ``export-prompts``, ``train``, ``eval``
 - ``viewing``: ``replay``, ``view``, ``plot``
+- ``plugins``: ``plugins`` (registered reward terms, backends, formats, extractors)
 """
 
-from medr3_env.cli import core, serve, training, viewing  # noqa: F401  (registers commands)
+from medr3_env.cli import core, plugins, serve, training, viewing  # noqa: F401  (registers commands)
 from medr3_env.cli.app import app
 
 

@@ -10,6 +10,15 @@ from rich.table import Table
 
 from medr3_env.cli.app import MedR3Typer, app, console, reward_table, run_episodes
 
+
+def _backends(*, local: bool = False) -> list[str]:
+    """The registered search backends (``registry.backends``), for option help."""
+    from medr3_env.plugins import registry
+    from medr3_env.search import local_backends
+
+    return local_backends() if local else registry.backends.names()
+
+
 index_app = MedR3Typer(help="Build, inspect and verify search indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
@@ -23,7 +32,7 @@ def demo(
     stage: str = typer.Option("joint", help="Training stage: reasoning, retrieval or joint."),
     dataset: str = typer.Option("starter", help="Question-set spec."),
     corpus: str | None = typer.Option(None, help="Corpus spec (default: the dataset's own)."),
-    backend: str = typer.Option("whoosh", help="Search backend."),
+    backend: str = typer.Option("whoosh", help=f"Search backend: {', '.join(_backends())}."),
     out: Path = typer.Option(Path("runs/demo-trajectories.jsonl"), help="Trajectory JSONL output."),
     seed: int = typer.Option(0, help="Seed for the episode order."),
 ) -> None:
@@ -47,7 +56,9 @@ def search(
     query: str = typer.Argument(..., help="Free-text query."),
     k: int = typer.Option(5, "-k", min=1, max=50, help="Number of hits."),
     corpus: str | None = typer.Option(None, help="Corpus spec (default: starter)."),
-    backend: str = typer.Option("whoosh", help="whoosh, tantivy, or remote (with --url)."),
+    backend: str = typer.Option(
+        "whoosh", help=f"Search backend: {', '.join(_backends())} (remote with --url)."
+    ),
     index: Path | None = typer.Option(None, help="A prebuilt index directory."),
     url: str | None = typer.Option(None, help="A medr3 serve server (implies --backend remote)."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON."),
@@ -81,7 +92,9 @@ def index_build(
         "medrag:/data/medquad.jsonl?on_duplicate=first&on_error=skip.",
     ),
     out: Path | None = typer.Option(None, help="Index directory (default: the cache)."),
-    backend: str = typer.Option("whoosh"),
+    backend: str = typer.Option(
+        "whoosh", help=f"Local search backend: {', '.join(_backends(local=True))}."
+    ),
     entity_extractor: str = typer.Option("auto", help="auto, lexicon, none or spacy:MODEL."),
 ) -> None:
     """Build an index explicitly (progress with docs/s and ETA on stderr)."""

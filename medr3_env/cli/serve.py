@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from medr3_env.cli.app import app, console, fail
+from medr3_env.search import local_backends
 
 LOOPBACK = "127.0.0.1"
 
@@ -26,7 +27,9 @@ def _is_loopback(host: str) -> bool:
 def serve(
     index: Path | None = typer.Option(None, help="A prebuilt index directory (medr3 index build)."),
     corpus: str | None = typer.Option(None, help="Corpus spec to index (cached); default starter."),
-    backend: str = typer.Option("tantivy", help="Backend for --corpus: tantivy or whoosh."),
+    backend: str = typer.Option(
+        "tantivy", help=f"Backend for --corpus: {', '.join(local_backends())}."
+    ),
     entity_extractor: str = typer.Option("auto", help="For --corpus: auto, lexicon, none, ..."),
     host: str = typer.Option(LOOPBACK, help="Interface to bind (default: loopback only)."),
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port."),
@@ -48,8 +51,11 @@ def serve(
         fail("the retrieval server needs FastAPI and uvicorn: pip install 'medr3-env[server]'")
     if index is not None and corpus is not None:
         fail("give either --index or --corpus, not both")
-    if backend == "remote":
-        fail("the server searches a local index: use --backend tantivy or whoosh")
+    if backend not in local_backends():
+        fail(
+            f"the server searches a local index: --backend must be one of "
+            f"{', '.join(local_backends())} (got {backend!r})"
+        )
     from medr3_env.search import build_searcher
 
     try:

@@ -15,53 +15,61 @@ from typing import Any
 from medr3_env.corpora.records import Corpus
 from medr3_env.corpora.specs import load_corpus
 from medr3_env.entities import load_extractor
-from medr3_env.search.base import Hit, IndexedDocument, IndexManifest, Searcher
+from medr3_env.plugins import registry
+from medr3_env.search.base import (
+    Hit,
+    IndexedDocument,
+    IndexManifest,
+    IndexSearcher,
+    Match,
+    Searcher,
+)
 from medr3_env.search.cache import build_index_dir, cache_root, open_cached
 from medr3_env.search.integrity import IndexCorruptError, open_checked, verify_index
 from medr3_env.search.query import query_terms
 
-BACKENDS = ("whoosh", "tantivy")
-"""Backends that build and open a local index; ``"remote"`` searches a ``medr3 serve`` server."""
-REMOTE = "remote"
-
 __all__ = [
-    "BACKENDS",
-    "REMOTE",
     "Hit",
     "IndexCorruptError",
     "IndexManifest",
+    "IndexSearcher",
     "IndexedDocument",
+    "Match",
     "Searcher",
+    "backend_class",
     "build_index",
     "build_searcher",
     "cache_root",
+    "local_backends",
     "open_index",
     "query_terms",
     "verify_index",
 ]
 
 
-def _unknown_backend(backend: str) -> ValueError:
-    return ValueError(
-        f"unknown search backend {backend!r}; available: {', '.join((*BACKENDS, REMOTE))}"
-    )
+def backend_class(backend: str) -> type[Searcher]:
+    """The registered backend ``backend`` (``registry.backends``); an unknown name raises
+    :class:`~medr3_env.plugins.UnknownPluginError` listing the registered ones."""
+    return registry.backends.get(backend)  # type: ignore[no-any-return]
 
 
-def _builder(backend: str, extractor_spec: str, progress: bool | None):
-    if backend not in BACKENDS:
-        raise _unknown_backend(backend)
-    build: Callable[..., int]
-    if backend == "tantivy":
-        from medr3_env.search.tantivy_backend import build_tantivy_index, import_tantivy
+def local_backends() -> list[str]:
+    """The registered backends that build and open a local index."""
+    return [name for name in registry.backends.names() if backend_class(name).local]
 
-        import_tantivy()  # fail before loading the corpus when the extra is missing
-        build = build_tantivy_index
-    else:
-        from medr3_env.search.whoosh_backend import build_whoosh_index
 
-        build = build_whoosh_index
+def _builder(
+    backend: str, extractor_spec: str, progress: bool | None
+) -> tuple[str, Callable[[Corpus, Path], int]]:
+    cls = backend_class(backend)
+    if not cls.local:
+        raise ValueError(
+            f"search backend {backend!r} does not build indexes; "
+            f"local backends: {', '.join(local_backends())}"
+        )
+    cls.check_available()  # fail before loading the corpus when an extra is missing
     extractor = load_extractor(extractor_spec)
-    return extractor.name, lambda corpus, d: build(corpus, d, extractor, progress=progress)
+    return extractor.name, lambda corpus, d: cls.build(corpus, d, extractor, progress=progress)
 
 
 def build_index(
@@ -106,15 +114,15 @@ def build_searcher(
     ``index_dir`` opens a prebuilt index instead (``medr3 index build``). ``backend="remote"``
     with ``url="http://host:port"`` searches a ``medr3 serve`` server instead of a local index.
     ``entity_extractor="none"`` builds a search-only index without document entities.
+    ``backend`` names any backend in ``registry.backends`` (``medr3 plugins``).
     """
-    if backend == REMOTE:
+    cls = backend_class(backend)
+    if not cls.local:
         if not url:
             raise ValueError(
-                "backend='remote' needs url='http://HOST:PORT' of a medr3 serve server"
+                f"backend={backend!r} needs url='http://HOST:PORT' of a medr3 serve server"
             )
-        from medr3_env.search.remote_backend import RemoteSearcher
-
-        return RemoteSearcher(url)
+        return cls(url)  # type: ignore[call-arg]
     if index_dir is not None:
         return open_index(index_dir)
     loaded = load_corpus(corpus, **options)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from medr3_env.search.base import Hit
+if TYPE_CHECKING:  # base.py imports this module
+    from medr3_env.search.base import Hit
 
 DEFAULT_CACHE_SIZE = 4_096
 

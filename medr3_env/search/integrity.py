@@ -207,15 +207,15 @@ def canonical_json(data: object) -> bytes:
 
 
 def _backend_class(directory: Path, backend: str) -> type:
-    if backend == "whoosh":
-        from medr3_env.search.whoosh_backend import WhooshSearcher
+    from medr3_env.plugins import UnknownPluginError, registry
 
-        return WhooshSearcher
-    if backend == "tantivy":
-        from medr3_env.search.tantivy_backend import TantivySearcher
-
-        return TantivySearcher
-    raise IndexCorruptError(directory, f"the manifest names an unknown backend {backend!r}")
+    try:
+        cls = registry.backends.get(backend)
+    except UnknownPluginError as exc:
+        raise IndexCorruptError(directory, f"the manifest names {exc}") from None
+    if not cls.local:
+        raise IndexCorruptError(directory, f"the manifest names a non-local backend {backend!r}")
+    return cls  # type: ignore[no-any-return]
 
 
 def open_checked(directory: str | os.PathLike[str], *, full: bool = False) -> Searcher:

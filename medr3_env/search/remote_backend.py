@@ -43,6 +43,8 @@ class RemoteSearcher(Searcher):
         cache_size: results kept in a client-side LRU (``0``: none).
     """
 
+    local = False
+
     def __init__(
         self,
         url: str,

@@ -14,25 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 from medr3_env.corpora.records import Corpus, Document
 from medr3_env.entities import EntityExtractor, SentenceEntities
-from medr3_env.search.base import MAX_K, Hit, IndexedDocument, IndexManifest, Searcher, valid_doc_id
-from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE, HitCache, RecentDocuments
+from medr3_env.search.base import IndexedDocument, IndexSearcher, Match
+from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE
 from medr3_env.search.indexing import annotated_batches
-from medr3_env.search.planning import plan_terms
-from medr3_env.search.query import MAX_TERM_CHARS, query_terms
-from medr3_env.search.snippets import (
-    encode_ends,
-    sentence_ends,
-    sentence_terms,
-    snippet_for,
-    snippet_from_terms,
-    term_needles,
-)
+from medr3_env.search.query import MAX_TERM_CHARS
+from medr3_env.search.snippets import encode_ends, sentence_ends, sentence_terms
 
 TOKENIZER = "en_stem"
 """tantivy's built-in English analyser: simple tokenizer, long-token removal, lower-casing and
@@ -121,35 +113,42 @@ def _record(tantivy: ModuleType, doc: Document, entities: SentenceEntities, anal
     return record
 
 
-class TantivySearcher(Searcher):
+class TantivySearcher(IndexSearcher):
     """BM25 search over an index built by :func:`build_tantivy_index`. Thread-safe."""
 
     def __init__(self, directory: str | Path, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
-        self.directory = Path(directory)
-        self.manifest = IndexManifest.read(self.directory)
+        super().__init__(directory, cache_size=cache_size)
         self._tantivy = import_tantivy()
         self._index = self._tantivy.Index.open(str(self.directory))
         self._schema = self._index.schema
         self._searcher = self._index.searcher()
-        self._doc_count = self._searcher.num_docs
+        self.doc_count = self._searcher.num_docs
         self._analyser = _analyser(self._tantivy)
-        self._cache = HitCache(cache_size)
-        self._recent = RecentDocuments()
-        self._get_cached = lru_cache(maxsize=4096)(self._get_uncached)
-        self._doc_freq = lru_cache(maxsize=65_536)(self._doc_freq_uncached)
 
-    def _stems(self, text: str) -> list[str]:
-        return self._analyser.analyze(text)
+    @classmethod
+    def check_available(cls) -> None:
+        import_tantivy()
 
-    def _doc_freq_uncached(self, stem: str) -> int:
+    @classmethod
+    def build(
+        cls,
+        corpus: Corpus,
+        directory: Path,
+        extractor: EntityExtractor,
+        *,
+        progress: bool | None = None,
+    ) -> int:
+        return build_tantivy_index(corpus, directory, extractor, progress=progress)
+
+    def stems(self, text: str) -> list[str]:
+        return self._analyser.analyze(text)  # type: ignore[no-any-return]
+
+    def query_stems(self, terms: Sequence[str]) -> list[str]:
+        # One call into Rust for the whole query beats a Python cache lookup per word.
+        return self.stems(" ".join(terms))
+
+    def doc_freq(self, stem: str) -> int:
         return sum(self._searcher.doc_freq(field, stem) for field in TEXT_FIELDS)
-
-    def plan(self, query: str) -> tuple[str, ...]:
-        """The analysed terms this query searches for (empty: nothing can match)."""
-        terms = query_terms(query)
-        if not terms:
-            return ()
-        return plan_terms(self._stems(" ".join(terms)), self._doc_freq, self._doc_count)
 
     def _query(self, stems: tuple[str, ...]):
         query_cls, should = self._tantivy.Query, self._tantivy.Occur.Should
@@ -161,57 +160,31 @@ class TantivySearcher(Searcher):
             clauses.append((should, content))
         return query_cls.boolean_query(clauses)
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        k = max(1, min(int(k), MAX_K))
-        stems = self.plan(query)
-        if not stems:
-            return []
-        key = (stems, k)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        hits = self._hits(self._engine(stems, k), stems)
-        self._cache.put(key, hits)
-        return hits
-
-    def _engine(self, stems: tuple[str, ...], k: int) -> list[tuple[float, object]]:
-        """``(score, stored document)`` of the top ``k`` matches of the planned terms."""
+    def engine(self, stems: tuple[str, ...], k: int) -> list[Match]:
         searcher = self._searcher
-        found = searcher.search(self._query(stems), limit=k, count=False).hits
-        return [(score, searcher.doc(address)) for score, address in found]
-
-    def _hits(self, found: list[tuple[float, object]], stems: tuple[str, ...]) -> list[Hit]:
-        needles = term_needles(stems)
-        hits = []
-        for rank, (score, stored) in enumerate(found, start=1):
-            get = stored.get_first  # type: ignore[attr-defined]
-            content = get("content") or ""
-            ends, terms = get("sentence_ends"), get("sentence_terms")
-            if ends is not None and terms is not None:
-                snippet = snippet_from_terms(content, ends, terms, needles)
-            else:  # an index built before sentence data was stored
-                snippet = snippet_for(content, stems)
-            doc_id = get("id")
-            self._recent.put(doc_id, stored)
-            hits.append(
-                Hit(
-                    doc_id=doc_id,
-                    title=get("title") or "",
-                    score=round(float(score), 4),
-                    snippet=snippet,
-                    rank=rank,
+        matches = []
+        for score, address in searcher.search(self._query(stems), limit=k, count=False).hits:
+            stored = searcher.doc(address)
+            get = stored.get_first
+            matches.append(
+                Match(
+                    score,
+                    get("id"),
+                    get("title") or "",
+                    get("content") or "",
+                    stored,
+                    get("sentence_ends"),
+                    get("sentence_terms"),
                 )
             )
-        return hits
+        return matches
 
-    def _get_uncached(self, doc_id: str) -> IndexedDocument | None:
-        stored = self._recent.pop(doc_id)
-        if stored is None:
-            query = self._tantivy.Query.term_query(self._schema, "id", doc_id, index_option="basic")
-            found = self._searcher.search(query, limit=1, count=False).hits
-            if not found:
-                return None
-            stored = self._searcher.doc(found[0][1])
+    def fetch(self, doc_id: str) -> object | None:
+        query = self._tantivy.Query.term_query(self._schema, "id", doc_id, index_option="basic")
+        found = self._searcher.search(query, limit=1, count=False).hits
+        return self._searcher.doc(found[0][1]) if found else None
+
+    def document(self, stored) -> IndexedDocument:
         entities = json.loads(bytes(stored.get_first("entities") or b"[]"))
         annotations = json.loads(bytes(stored.get_first("annotations") or b"[]"))
         return IndexedDocument(
@@ -221,8 +194,3 @@ class TantivySearcher(Searcher):
             annotations=tuple(annotations),
             sentence_entities=tuple(tuple(sentence) for sentence in entities),
         )
-
-    def get(self, doc_id: str) -> IndexedDocument | None:
-        if not valid_doc_id(doc_id):
-            return None
-        return self._get_cached(doc_id)
