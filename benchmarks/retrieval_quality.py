@@ -19,8 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from medr3_env.corpora import load_corpus, load_questions
-from medr3_env.search import BACKENDS, build_searcher
+from medr3_env.search import build_searcher
 from medr3_env.search.query import query_terms
+
+BACKENDS = ("whoosh", "tantivy")  # the two local engines this benchmark compares
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa" / "ori_pqal.json"
