@@ -16,6 +16,8 @@ import os
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from types import CodeType
+from typing import NoReturn
 
 SUPPORTED_OPENRLHF = ">=0.11.2,<0.12"
 TRAIN_MODULE = "openrlhf.cli.train_ppo_ray"
@@ -66,7 +68,7 @@ def _calls_parse_args(node: ast.stmt) -> bool:
 
 
 @lru_cache(maxsize=4)
-def _parser_code(path: str) -> object:
+def _parser_code(path: str) -> CodeType:
     tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
     guard = next((node for node in tree.body if _is_main_guard(node)), None)
     if guard is None:
@@ -89,7 +91,7 @@ def openrlhf_parser(path: Path | None = None) -> argparse.ArgumentParser:
     if not isinstance(parser, argparse.ArgumentParser):
         raise FlagError(f"{script}: the __main__ block does not define `parser`")
 
-    def error(message: str) -> None:
+    def error(message: str) -> NoReturn:
         raise FlagError(message)
 
     parser.error = error  # type: ignore[method-assign]

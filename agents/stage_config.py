@@ -140,6 +140,7 @@ def load_stage_config(spec: str | int | Path) -> StageConfig:
     if path is None and isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
         path = Path(spec)
     if path is None:
+        assert not isinstance(spec, Path)
         path = packaged_stage_file(stage_name(spec))
     if not path.is_file():
         raise FileNotFoundError(f"stage config {str(path)!r} does not exist")

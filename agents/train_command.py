@@ -104,7 +104,7 @@ def actor_model(stage: StageConfig, options: TrainOptions) -> str:
 
 def agent_env(stage: StageConfig, options: TrainOptions) -> dict[str, str]:
     """Environment variables the agent reads in every vLLM actor."""
-    env = {"MEDR3_STAGE": stage.name}
+    env: dict[str, str] = {"MEDR3_STAGE": stage.name}
     optional = {
         "MEDR3_STAGE_CONFIG": options.stage_file,
         "MEDR3_CORPUS": options.corpus,

@@ -15,7 +15,7 @@ Gymnasium's batching (see :mod:`medr3_env.spaces` for the shared-memory text obs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
@@ -62,7 +62,7 @@ class MedR3VectorEnv(_WholeInfos, SyncVectorEnv):
         resetting = getattr(self, "_autoreset_envs", np.zeros(self.num_envs, dtype=np.bool_))
         batches: dict[tuple[int, int], list[tuple[Any, str]]] = {}
         for number, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
-            env = env.unwrapped
+            env = cast(Any, env.unwrapped)  # a MedR3Env, or any env without pending_search
             pending = getattr(env, "pending_search", None)
             if resetting[number] or pending is None:
                 continue

@@ -6,7 +6,7 @@ import functools
 import os
 import statistics
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import typer
 from rich import box
@@ -88,7 +88,7 @@ def reward_table(records: Sequence[Any], weights: dict[str, float], title: str) 
         + ")",
     )
     for column in ("type", "n", "accuracy", *terms, "total", "turns"):
-        justify = "left" if column == "type" else "right"
+        justify: Literal["left", "right"] = "left" if column == "type" else "right"
         table.add_column(column, justify=justify, min_width=len(column))
     groups = {"all": list(records)}
     for kind in ("mcq", "yesno", "free"):

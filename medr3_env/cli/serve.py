@@ -37,8 +37,8 @@ def serve(
     max_queries: int = typer.Option(256, min=1, help="Most queries in one request."),
     max_body_bytes: int = typer.Option(1_048_576, min=1024, help="Largest request body."),
     timeout: float = typer.Option(30.0, min=0.1, help="Seconds before a request answers 504."),
-    grace: float = typer.Option(
-        30.0, min=0.0, help="On SIGTERM/SIGINT, seconds in-flight requests get to finish."
+    grace: int = typer.Option(
+        30, min=0, help="On SIGTERM/SIGINT, seconds in-flight requests get to finish."
     ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
