@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from medr3_env.corpora import load_questions
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_rl_loop.py"
@@ -20,6 +22,7 @@ def load_example():
     return module
 
 
+@pytest.mark.slow
 def test_custom_loop_improves_and_logs_the_plot_format(tmp_path):
     loop = load_example()
     log = tmp_path / "metrics.jsonl"

@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_docs_build_strictly(tmp_path):
     pytest.importorskip("mkdocs", reason="mkdocs is not installed (the docs extra)")
     pytest.importorskip("material", reason="mkdocs-material is not installed (the docs extra)")

@@ -111,6 +111,7 @@ def test_starter_only_extractor_is_reproducible():
     assert a.name == b.name and a.name.startswith("lexicon:")
 
 
+@pytest.mark.slow
 @PYPI
 def test_pypi_lists_add_drugs_and_diseases_the_starter_lexicon_lacks():
     starter = load_extractor("lexicon:starter")

@@ -244,6 +244,7 @@ def test_version_is_exposed():
     assert medr3_env.__version__
 
 
+@pytest.mark.slow
 def test_ten_thousand_gym_make_calls_hold_one_searcher():
     """Environments of one corpus share one index, however many are made."""
     from medr3_env.env import searcher_key

@@ -3,6 +3,7 @@ turn count always advances. CI runs a few thousand examples; benchmarks/fuzz_act
 
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ actions = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None)
 @given(actions)
 def test_parser_never_raises(text):
@@ -32,6 +34,7 @@ def test_parser_never_raises(text):
 @settings(
     max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.slow
 @given(st.lists(actions, min_size=1, max_size=4), st.integers(0, 10_000))
 def test_step_never_raises_and_turns_advance(env, turns, seed):
     env.reset(seed=seed)

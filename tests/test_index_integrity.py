@@ -241,6 +241,7 @@ def _killed_corpus() -> Corpus:
     return Corpus.from_documents("killed-build", docs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_cache_build_killed_at_any_stage_does_not_block_the_next(tmp_path, stage):
     _killed_build("cache", tmp_path, stage)
@@ -254,6 +255,7 @@ def test_cache_build_killed_at_any_stage_does_not_block_the_next(tmp_path, stage
     assert leftovers == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["indexing", "manifest-written"])
 def test_rebuild_killed_midway_keeps_the_previous_index(tmp_path, stage):
     out = tmp_path / "ix"
@@ -294,6 +296,7 @@ HEAL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_openers_of_a_damaged_entry_rebuild_it_once(tmp_path):
     searcher = build_searcher(_killed_corpus(), cache_dir=tmp_path, entity_extractor="none")
     directory = searcher.directory

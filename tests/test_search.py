@@ -133,6 +133,7 @@ def _build_in_child(cache_dir: str, out: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_two_processes_building_at_once_share_one_index(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     outs = [tmp_path / f"out{i}.json" for i in range(2)]

@@ -398,6 +398,7 @@ def test_remote_backend_needs_a_url():
 # ---------------------------------------------------------------- the command
 
 
+@pytest.mark.slow
 def test_medr3_serve_starts_a_server_that_answers(local):
     port = free_port()
     command = [sys.executable, "-c", "from medr3_env.cli import main; main()", "serve"]
@@ -421,6 +422,7 @@ def test_medr3_serve_starts_a_server_that_answers(local):
         process.wait(10)
 
 
+@pytest.mark.slow
 def test_sigterm_lets_in_flight_requests_finish(local):
     """SIGTERM during a request: the request is answered in full, then the server exits 0."""
     port = free_port()

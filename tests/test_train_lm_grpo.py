@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # trains tiny LMs; run with `python -m pytest -m slow`
+
 torch = pytest.importorskip("torch", reason="needs torch (the `train` extra)")
 pytest.importorskip("transformers", reason="needs transformers (the `train` extra)")
 pytest.importorskip("peft", reason="needs peft (the `train` extra)")

@@ -211,6 +211,7 @@ def test_hostile_text_is_shown_as_text_and_never_runs(browser, records, report, 
     assert view.errors == []
 
 
+@pytest.mark.slow
 def test_ten_thousand_episodes_render_one_page(browser, records, tmp_path):
     base = records[:-1]
     many = [
