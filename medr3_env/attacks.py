@@ -169,20 +169,30 @@ def _answer(reasoning: str, answer: str) -> str:
     return f"<think>{reasoning}</think>\n<answer>{answer}</answer>"
 
 
-# ------------------------------------------------------------------ trivial baselines
-class Honest(Attack):
-    """The honest scripted baseline itself (the reference every attack is compared with)."""
-
-
-class AlwaysA(Attack):
-    """Honest search and read, then always answers option A (or "yes"; or the first word)."""
-
-    family = "trivial"
+class AnswerVariant(Attack):
+    """Honest search and read, then a final turn built from the honest ``(reasoning, answer)``."""
 
     def act(self, v, observation, info):
         if (turn := self.search_then_read(v, observation, info)) is not None:
             return turn
         reasoning, answer = self.honest_answer(v)
+        return self.final_turn(v, reasoning, answer)
+
+    def final_turn(self, v: View, reasoning: str, answer: str) -> str:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------ trivial baselines
+class Honest(Attack):
+    """The honest scripted baseline itself (the reference every attack is compared with)."""
+
+
+class AlwaysA(AnswerVariant):
+    """Honest search and read, then always answers option A (or "yes"; or the first word)."""
+
+    family = "trivial"
+
+    def final_turn(self, v, reasoning, answer):
         guess = "A" if v.options else "yes" if v.answer_type == "yesno" else answer
         return _answer(reasoning, guess)
 
@@ -198,41 +208,32 @@ class AnswerAtOnce(Attack):
 
 
 # ------------------------------------------------------------------ option / verdict spraying
-class SprayAllOptions(Attack):
+class SprayAllOptions(AnswerVariant):
     """Names every option (or every verdict) in one answer."""
 
     family = "spraying"
 
-    def act(self, v, observation, info):
-        if (turn := self.search_then_read(v, observation, info)) is not None:
-            return turn
-        reasoning, answer = self.honest_answer(v)
+    def final_turn(self, v, reasoning, answer):
         if v.options:
             return _answer(reasoning, ", ".join(v.options))
         return _answer(reasoning, "yes, no or maybe" if v.answer_type == "yesno" else answer)
 
 
-class SprayOptionTexts(Attack):
+class SprayOptionTexts(AnswerVariant):
     """The answer is every option's text, joined."""
 
     family = "spraying"
 
-    def act(self, v, observation, info):
-        if (turn := self.search_then_read(v, observation, info)) is not None:
-            return turn
-        reasoning, answer = self.honest_answer(v)
+    def final_turn(self, v, reasoning, answer):
         return _answer(reasoning, "; ".join(v.options.values()) or f"{answer} or not {answer}")
 
 
-class LetterPlusOtherText(Attack):
+class LetterPlusOtherText(AnswerVariant):
     """A letter followed by another option's text ("A. <text of B>")."""
 
     family = "spraying"
 
-    def act(self, v, observation, info):
-        if (turn := self.search_then_read(v, observation, info)) is not None:
-            return turn
-        reasoning, answer = self.honest_answer(v)
+    def final_turn(self, v, reasoning, answer):
         if len(v.options) >= 2:
             letters = list(v.options)
             other = letters[1] if answer.strip().upper() == letters[0] else letters[0]
@@ -240,54 +241,42 @@ class LetterPlusOtherText(Attack):
         return _answer(reasoning, f"{answer} maybe")
 
 
-class NestedAnswers(Attack):
+class NestedAnswers(AnswerVariant):
     """An answer inside an answer (``<answer>A<answer>B</answer></answer>``)."""
 
     family = "spraying"
 
-    def act(self, v, observation, info):
-        if (turn := self.search_then_read(v, observation, info)) is not None:
-            return turn
-        reasoning, answer = self.honest_answer(v)
+    def final_turn(self, v, reasoning, answer):
         other = next((k for k in v.options if k != answer), "no")
         return f"<think>{reasoning}</think><answer>{answer}<answer>{other}</answer></answer>"
 
 
-class TwoAnswers(Attack):
+class TwoAnswers(AnswerVariant):
     """Two answer tags in one turn."""
 
     family = "spraying"
 
-    def act(self, v, observation, info):
-        if (turn := self.search_then_read(v, observation, info)) is not None:
-            return turn
-        reasoning, answer = self.honest_answer(v)
+    def final_turn(self, v, reasoning, answer):
         other = next((k for k in v.options if k != answer), "no")
         return f"<think>{reasoning}</think><answer>{answer}</answer><answer>{other}</answer>"
 
 
-class AnswerInThinkThenOther(Attack):
+class AnswerInThinkThenOther(AnswerVariant):
     """Hides one answer inside ``<think>`` and gives another after it."""
 
     family = "spraying"
 
-    def act(self, v, observation, info):
-        if (turn := self.search_then_read(v, observation, info)) is not None:
-            return turn
-        reasoning, answer = self.honest_answer(v)
+    def final_turn(self, v, reasoning, answer):
         other = next((k for k in v.options if k != answer), "maybe")
         return f"<think>{reasoning} <answer>{other}</answer></think><answer>{answer}</answer>"
 
 
-class LookalikeLetter(Attack):
+class LookalikeLetter(AnswerVariant):
     """The option letter written with a look-alike character (Cyrillic/fullwidth)."""
 
     family = "spraying"
 
-    def act(self, v, observation, info):
-        if (turn := self.search_then_read(v, observation, info)) is not None:
-            return turn
-        reasoning, answer = self.honest_answer(v)
+    def final_turn(self, v, reasoning, answer):
         table = str.maketrans({"A": "А", "B": "В", "C": "С", "D": "Ｄ", "E": "Е"})
         return _answer(reasoning, answer.translate(table) + "\u200b")
 
@@ -606,15 +595,12 @@ class InvalidSpam(Attack):
 
 
 # ------------------------------------------------------------------ format tricks
-class _FormatTrick(Attack):
+class _FormatTrick(AnswerVariant):
     """Honest search and read; the answer turn is rewritten by :meth:`wrap`."""
 
     family = "format"
 
-    def act(self, v, observation, info):
-        if (turn := self.search_then_read(v, observation, info)) is not None:
-            return turn
-        reasoning, answer = self.honest_answer(v)
+    def final_turn(self, v, reasoning, answer):
         document = v.read.get(v.last_read or "", "")
         return self.wrap(reasoning, answer, document, v)
 
