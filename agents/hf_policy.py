@@ -8,7 +8,7 @@ way the OpenRLHF agent builds it. Works on CPU or GPU; GGUF files load through `
 
 >>> policy = HFChatPolicy.load("hf:HuggingFaceTB/SmolLM2-135M-Instruct")  # doctest: +SKIP
 >>> episodes = policy.run(envs, items)  # one batched generate per turn          # doctest: +SKIP
->>> record = run_episode(env, policy)  # medr3_env.baseline.run_episode           # doctest: +SKIP
+>>> record = run_episode(env, policy)  # medr3_env.episodes.run_episode           # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ def scripted_correct(questions: QuestionSet, *, search: bool) -> dict[str, bool]
     Closed-book runs the reasoning stage (no search, no document); with search, the joint stage
     (search the question, read the top hit, answer by word overlap with it).
     """
-    from medr3_env.baseline import ScriptedPolicy, run_episode
+    from medr3_env.baseline import ScriptedPolicy
     from medr3_env.env import MedR3Env
+    from medr3_env.episodes import run_episode
 
     overrides: dict[str, Any] = (
         {"stage": "joint"} if search else {"stage": "reasoning", "min_reasoning_words": 0}

@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from medr3_env.config import STAGE_DEFAULTS, STAGES, EnvConfig, Stage  # noqa: E402
 from medr3_env.corpora import Document, QAItem, load_corpus, load_questions  # noqa: E402
 from medr3_env.env import MedR3Env  # noqa: E402
 from medr3_env.registration import ENV_IDS, register_envs  # noqa: E402
 from medr3_env.rewards import EpisodeContext, register_reward  # noqa: E402
 from medr3_env.search import Hit, Searcher, build_searcher  # noqa: E402
+from medr3_env.version import __version__  # noqa: E402
 
 register_envs()
 

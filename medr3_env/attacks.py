@@ -17,8 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 from medr3_env.actions import parse_action
-from medr3_env.baseline import Policy, ScriptedPolicy, run_episode
+from medr3_env.baseline import ScriptedPolicy
 from medr3_env.entities import EntityExtractor, load_extractor
+from medr3_env.episodes import Policy, run_episode
 
 _HIT = re.compile(r"^Doc \d+ \(id: (.*?) \| title: .*? \| score: [^)]*\)$", re.M)
 _READ = re.compile(r"\A<information>\nDocument (\S+) \| ([^\n]*)\n(.*)\n</information>\Z", re.S)

@@ -1,4 +1,4 @@
-"""A scripted search → read → answer policy and the episode runner used by ``medr3 demo``.
+"""A scripted search → read → answer policy: the baseline ``medr3 demo`` and ``medr3 eval`` run.
 
 The policy sees only what the environment returns (observation text and ``info``), never the gold
 answer: it searches with the question, reads the top hit, and picks the option (or yes/no verdict,
@@ -8,15 +8,10 @@ or entity) that the document supports best by word overlap.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from medr3_env.entities import load_extractor
-from medr3_env.env import MedR3Env
 from medr3_env.search.query import query_terms
-from medr3_env.trajectory import TrajectoryRecord, TrajectoryRecorder
-
-Policy = Callable[[str, dict[str, Any]], str]
 
 _DOC_HEADER = re.compile(r"^Document (\S+) \| (.*)$", re.MULTILINE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -87,29 +82,3 @@ class ScriptedPolicy:
             candidates = [e for e in entities if e not in q_entities]
             answer = candidates[0] if candidates else title
         return f"<think>{reasoning}</think>\n<answer>{answer}</answer>"
-
-
-def run_episode(
-    env: MedR3Env,
-    policy: Policy,
-    *,
-    item_id: str | None = None,
-    seed: int | None = None,
-) -> TrajectoryRecord:
-    """Run one episode to the end and return its :class:`TrajectoryRecord`.
-
-    The policy receives the observation and ``info`` of the previous step plus the question
-    fields of ``reset`` (``question``, ``options``, ``answer_type``) and a ``turn`` counter.
-    """
-    recorder = TrajectoryRecorder(env)
-    options = {"item_id": item_id} if item_id is not None else None
-    observation, info = recorder.reset(seed=seed, options=options)
-    question = {k: info[k] for k in ("question", "options", "answer_type")}
-    info = {**info, "turn": 0}
-    done = False
-    while not done:
-        action = policy(observation, info)
-        observation, _, terminated, truncated, step_info = recorder.step(action)
-        done = terminated or truncated
-        info = {**step_info, **question}
-    return recorder.record()

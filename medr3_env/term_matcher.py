@@ -154,7 +154,7 @@ def cached_term_table(sources: Sequence[str], cache_dir: Path | None = None) -> 
 
     The cache file is JSON with a checksum header; a damaged or foreign file is rebuilt."""
     from medr3_env.lexicons import iter_entries, source_version
-    from medr3_env.search.cache import cache_root
+    from medr3_env.paths import cache_root
 
     versions = "|".join(f"{s}={source_version(s)}" for s in sources)
     key = hashlib.sha256(f"{TABLE_FORMAT}|{versions}".encode()).hexdigest()[:16]

@@ -196,7 +196,7 @@ class TrajectoryRecorder:
         """
         if self._last is None:
             raise RuntimeError("no step recorded since reset()")
-        from medr3_env import __version__
+        from medr3_env.version import __version__
 
         terminated, truncated, info = self._last
         base = getattr(self.env, "unwrapped", self.env)  # gym.make() wraps the environment

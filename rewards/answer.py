@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 
 from medr3_env.corpora.records import QAItem
+from medr3_env.rewards.answer_text import exact_match, normalise_answer, token_f1
 from medr3_env.rewards.context import EpisodeContext
 from medr3_env.rewards.guards import real_word_count
 from medr3_env.rewards.numeric import numeric_match
 from medr3_env.rewards.registry import register_reward
-from medr3_env.rewards.text import exact_match, normalise_answer, token_f1
 from medr3_env.text_norm import clean_text, map_confusables
 
 _LETTER_PREFIX = re.compile(

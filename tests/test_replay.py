@@ -7,8 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from medr3_env.baseline import ScriptedPolicy, run_episode
+from medr3_env.baseline import ScriptedPolicy
 from medr3_env.cli import app
+from medr3_env.episodes import run_episode
 from medr3_env.replay import compare_records, replay_file, replay_records
 from medr3_env.trajectory import (
     TRAJECTORY_SCHEMA_VERSION,

@@ -17,8 +17,8 @@ from medr3_env.rewards import (
     unregister_reward,
 )
 from medr3_env.rewards.answer import choose_option, score_answer
+from medr3_env.rewards.answer_text import normalise_answer, token_f1
 from medr3_env.rewards.evidence import strip_copied_spans
-from medr3_env.rewards.text import normalise_answer, token_f1
 from medr3_env.search.base import Hit
 
 MCQ = QAItem(
@@ -561,8 +561,8 @@ def test_lookalike_option_letter_reads_as_the_letter():
 
 def test_viewer_highlights_exactly_what_the_evidence_term_counted(starter_searcher):
     from medr3_env.attacks import make_policy
-    from medr3_env.baseline import run_episode
     from medr3_env.entities import load_extractor
+    from medr3_env.episodes import run_episode
     from medr3_env.viewer.highlight import matched_entities
 
     env = MedR3Env(searcher=starter_searcher)

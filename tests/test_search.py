@@ -99,7 +99,7 @@ def test_unchanged_corpus_reuses_the_index_and_changed_corpus_rebuilds(tmp_path)
 
 
 def test_interrupted_build_leaves_no_index_and_next_build_restarts(tmp_path):
-    from medr3_env.search.cache import build_index_dir
+    from medr3_env.search.index_cache import build_index_dir
 
     def exploding_builder(corpus, directory):
         (directory / "partial").write_text("half")

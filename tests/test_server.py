@@ -17,10 +17,11 @@ from collections.abc import Iterator
 import gymnasium as gym
 import pytest
 
-from medr3_env.baseline import ScriptedPolicy, run_episode
+from medr3_env.baseline import ScriptedPolicy
 from medr3_env.config import EnvConfig
 from medr3_env.corpora import Corpus, Document
 from medr3_env.corpora.starter import load_starter_questions
+from medr3_env.episodes import run_episode
 from medr3_env.search import Searcher, build_searcher
 from medr3_env.search.remote_backend import (
     RemoteSearcher,

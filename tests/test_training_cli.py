@@ -186,7 +186,7 @@ def test_eval_runs_a_local_model_through_the_chat_template(tmp_path, tiny_model)
 def test_hf_policy_builds_the_training_transcript(tiny_model, starter_searcher):
     from medr3_env.agents.chat_turns import render_prompt
     from medr3_env.agents.hf_policy import HFChatPolicy
-    from medr3_env.baseline import run_episode
+    from medr3_env.episodes import run_episode
 
     policy = HFChatPolicy.load(f"hf:{tiny_model}", device="cpu", max_new_tokens=4)
     env = MedR3Env(stage="joint", split="test", searcher=starter_searcher, max_turns=2)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from medr3_env.baseline import ScriptedPolicy, run_episode
+from medr3_env.baseline import ScriptedPolicy
+from medr3_env.episodes import run_episode
 from medr3_env.trajectory import TrajectoryRecord
 from medr3_env.viewer import build_payload, embed_json, render_html, render_string
 

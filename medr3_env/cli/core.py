@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from medr3_env.cli.app import MedR3Typer, app, console, reward_table, run_episodes
+from medr3_env.cli.app import MedR3Typer, app, console
+from medr3_env.cli.reporting import reward_table, run_episodes
 
 
 def _backends(*, local: bool = False) -> list[str]:

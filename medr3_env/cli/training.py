@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from medr3_env.cli.app import app, console, fail, reward_table, run_episodes
+from medr3_env.cli.app import app, console, fail
+from medr3_env.cli.reporting import reward_table, run_episodes
 
 STAGE_HELP = "Stage: 1|reasoning, 2|retrieval, 3|joint, or a stage YAML file."
 

@@ -15,6 +15,7 @@ from typing import Any
 from medr3_env.corpora.records import Corpus
 from medr3_env.corpora.specs import load_corpus
 from medr3_env.entities import load_extractor
+from medr3_env.paths import cache_root
 from medr3_env.plugins import registry
 from medr3_env.search.base import (
     Hit,
@@ -24,7 +25,7 @@ from medr3_env.search.base import (
     Match,
     Searcher,
 )
-from medr3_env.search.cache import build_index_dir, cache_root, open_cached
+from medr3_env.search.index_cache import build_index_dir, open_cached
 from medr3_env.search.integrity import IndexCorruptError, open_checked, verify_index
 from medr3_env.search.query import query_terms
 

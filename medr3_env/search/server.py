@@ -231,6 +231,6 @@ def create_app(searcher: Searcher, limits: ServerLimits | None = None) -> FastAP
 
 
 def _version() -> str:
-    from medr3_env import __version__
+    from medr3_env.version import __version__
 
     return __version__

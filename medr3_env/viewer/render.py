@@ -135,7 +135,7 @@ def build_payload(
     highlight_entities: bool = True,
 ) -> dict[str, Any]:
     """The JSON document the page's script reads (episodes, string table, entities, spans)."""
-    from medr3_env import __version__
+    from medr3_env.version import __version__
 
     records = list(records)
     strings = _StringTable()

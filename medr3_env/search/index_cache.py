@@ -16,9 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
-from platformdirs import user_cache_dir
-
 from medr3_env.corpora.records import Corpus, Document
+from medr3_env.paths import cache_root
 from medr3_env.search.base import INDEX_SCHEMA_VERSION, MANIFEST_NAME, IndexManifest
 from medr3_env.search.integrity import (
     BuildLock,
@@ -27,19 +26,13 @@ from medr3_env.search.integrity import (
     debug_pause,
     index_files,
 )
+from medr3_env.version import __version__
 
-CACHE_ENV_VAR = "MEDR3_CACHE_DIR"
 logger = logging.getLogger(__name__)
 
 # builder(corpus, directory) -> number of documents written
 IndexBuilder = Callable[[Corpus, Path], int]
 T = TypeVar("T")
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``cache_dir`` if given, else ``$MEDR3_CACHE_DIR``, else the platform's user cache dir."""
-    root = cache_dir or os.environ.get(CACHE_ENV_VAR) or user_cache_dir("medr3", appauthor=False)
-    return Path(root).expanduser()
 
 
 def index_key(corpus: Corpus, backend: str, extractor: str) -> str:
@@ -71,7 +64,6 @@ def _clear_leftovers(out_dir: Path) -> None:
 def _build_locked(
     corpus: Corpus, out_dir: Path, *, backend: str, extractor: str, builder: IndexBuilder
 ) -> IndexManifest:
-    from medr3_env import __version__
 
     _clear_leftovers(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.tmp-", dir=out_dir.parent))
