@@ -1,12 +1,14 @@
 """``answer``: is the final answer correct?
 
 * multiple choice: the option letter ("B", "(B)", "B. Digoxin", "Option B") or the option's text;
-* yes/no/maybe: the single verdict word;
+* yes/no/maybe: the single verdict word ("not yes" names no verdict);
 * free text: normalised exact match against the gold answer and its aliases, or token F1
   (``EnvConfig.answer_metric="f1"``); a gold that is one quantity with a unit ("8-10 mmol/L",
   "48 hours") also matches the same quantity written differently (:mod:`.numeric`).
 
-An answer that names several options (or several verdicts) is wrong. In stages that require
+In option and verdict answers, Markdown emphasis, code ticks and LaTeX wrappers (``**B**``,
+```B```, ``$\\boxed{B}$``) are read as the text they wrap; free text reads through LaTeX wrappers
+only. An answer that names several options (or several verdicts) is wrong. In stages that require
 reasoning (``min_reasoning_words``), an answer given without that many real words of reasoning
 (distinct content words: filler repeated, stop words and numbers do not count) scores 0.
 """
@@ -33,6 +35,24 @@ _LETTER_LIST = re.compile(
     re.IGNORECASE,
 )
 _VERDICTS = ("yes", "no", "maybe")
+_NEGATIONS = frozenset({"not", "never", "t"})  # "t": what normalising leaves of "isn't"
+_LATEX_WRAPPER = re.compile(r"\\(?:boxed|text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")
+_MARKUP = re.compile(r"[*`$]|(?<!\w)_+|_+(?!\w)")
+
+
+def unwrap_markup(answer: str) -> str:
+    """``answer`` without Markdown emphasis, code ticks and LaTeX wrappers: ``**B**``,
+    ``\\boxed{\\text{B}}`` and ```B``` all read as ``B``; each wrapper becomes its text between
+    spaces, so ``\\boxed{A}\\boxed{B}`` still names two options."""
+    return " ".join(_MARKUP.sub(" ", unwrap_latex(answer)).split())
+
+
+def unwrap_latex(answer: str) -> str:
+    """``answer`` with ``\\boxed{...}``, ``\\text{...}`` and the like replaced by their contents."""
+    previous = None
+    while previous != answer:
+        previous, answer = answer, _LATEX_WRAPPER.sub(r" \1 ", answer)
+    return " ".join(answer.split())
 
 
 def _contains_phrase(haystack: str, needle: str) -> bool:
@@ -86,7 +106,11 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
 
 
 def choose_verdict(answer: str) -> str | None:
-    words = set(normalise_answer(answer).split())
+    """The single verdict ``answer`` names, or ``None`` when it names none, several, or a negated
+    one ("not yes", "definitely not no")."""
+    words = normalise_answer(answer).split()
+    if any(w in _VERDICTS and i and words[i - 1] in _NEGATIONS for i, w in enumerate(words)):
+        return None
     found = [v for v in _VERDICTS if v in words]
     return found[0] if len(found) == 1 else None
 
@@ -94,7 +118,9 @@ def choose_verdict(answer: str) -> str | None:
 def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
     """Correctness of ``answer`` for ``item`` in [0, 1] (on cleaned text: zero-width characters
     and compatibility forms do not matter, and a look-alike option letter reads as the letter)."""
-    answer = clean_text(answer)
+    # Free text keeps "*" and "$" (products, units): only LaTeX wrappers are read through.
+    unwrap = unwrap_markup if item.answer_type in ("mcq", "yesno") else unwrap_latex
+    answer = unwrap(clean_text(answer))
     if len(answer.strip(" .()[]")) == 1:
         answer = map_confusables(answer)
     if item.answer_type == "mcq" and item.options:
