@@ -11,8 +11,9 @@ Speaks the Search-R1 retrieval protocol, so Search-R1-style search clients work 
   limits, and the server's own state (uptime, requests served and in flight, 5xx errors, pid,
   resident memory).
 
-Requests are bounded (body size: 413; number of queries, ``topk``: 422) and a search that takes
-longer than ``request_timeout_s`` answers 504. ``medr3 serve`` stops gracefully on SIGTERM or
+Requests are bounded (body size: 413; number of queries, ``topk``: 422), a body that is not
+JSON or not a valid request answers 422 with the reason, and a search that takes longer than
+``request_timeout_s`` answers 504. ``medr3 serve`` stops gracefully on SIGTERM or
 SIGINT: it stops accepting connections and lets in-flight requests finish. Needs the ``server``
 extra (FastAPI, uvicorn).
 """
@@ -20,6 +21,7 @@ extra (FastAPI, uvicorn).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -33,9 +35,9 @@ SERVER_INSTALL_HINT = (
 )
 
 try:
-    from fastapi import FastAPI, HTTPException
+    from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, Field, ValidationError
     from starlette.concurrency import run_in_threadpool
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(SERVER_INSTALL_HINT) from exc
@@ -58,6 +60,40 @@ class RetrieveRequest(BaseModel):
     queries: list[str] = Field(min_length=1)
     topk: int | None = None
     return_scores: bool = False
+
+
+def parse_retrieve(body: bytes) -> RetrieveRequest:
+    """The request in ``body``, or a 422 ``HTTPException`` saying why it is not one.
+
+    Parsed here rather than by FastAPI, whose answer depends on the fault: 400 for a body that is
+    not UTF-8 or nests too deeply, 500 for a number JSON cannot send back (``1e400``).
+
+    >>> parse_retrieve(b'{"queries": ["insulin"], "topk": 3}').topk
+    3
+    >>> try:
+    ...     parse_retrieve(b'{"queries": "insulin"')
+    ... except HTTPException as exc:
+    ...     print(exc.status_code, exc.detail)
+    422 malformed JSON body: Expecting ',' delimiter: line 1 column 22 (char 21)
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError too
+        raise HTTPException(422, f"malformed JSON body: {exc}"[:300]) from None
+    try:
+        return RetrieveRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+        raise HTTPException(422, detail) from None
+
+
+_RETRIEVE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": RetrieveRequest.model_json_schema()}},
+    }
+}
 
 
 class _BodyTooLarge(HTTPException):
@@ -186,8 +222,9 @@ def create_app(searcher: Searcher, limits: ServerLimits | None = None) -> FastAP
                 results.append(docs)
         return results
 
-    @app.post("/retrieve")
-    async def retrieve_endpoint(request: RetrieveRequest) -> dict[str, Any]:
+    @app.post("/retrieve", openapi_extra=_RETRIEVE_BODY)
+    async def retrieve_endpoint(http: Request) -> dict[str, Any]:
+        request = parse_retrieve(await http.body())
         topk = limits.default_topk if request.topk is None else request.topk
         if not 1 <= topk <= limits.max_topk:
             raise HTTPException(422, f"topk must be between 1 and {limits.max_topk}, got {topk}")
