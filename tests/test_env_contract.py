@@ -1,13 +1,19 @@
 """The Gymnasium contract of MedR3Env: spaces, reset/step signatures, info keys, determinism."""
 
+import ast
+import importlib.metadata
+import re
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
 
 import medr3_env
+import medr3_env.version
 from medr3_env import EnvConfig, MedR3Env
+from medr3_env.observations import question_prompt
 
 RESET_KEYS = {"item_id", "question", "options", "messages", "allowed_actions"}
 STEP_KEYS = {"action", "retrieved_ids", "read_ids", "turn", "reward_terms", "reward_total"}
@@ -45,7 +51,10 @@ def test_reset_info_has_public_keys(env):
     obs, info = env.reset(seed=3)
     assert set(info) >= RESET_KEYS
     assert info["messages"][0]["role"] == "system"
-    assert info["messages"][1] == {"role": "user", "content": info["messages"][1]["content"]}
+    item = env.current_item
+    assert info["item_id"] == item.id and info["question"] == item.question
+    assert info["messages"][1] == {"role": "user", "content": question_prompt(item)}
+    assert obs == f"{info['messages'][0]['content']}\n\n{info['messages'][1]['content']}"
     assert info["question"] in info["messages"][1]["content"]
     if info["options"]:
         for letter, text in info["options"].items():
@@ -240,8 +249,17 @@ def test_render_ansi_returns_conversation(starter_searcher):
     assert "[assistant]" in text and "<search>insulin</search>" in text
 
 
-def test_version_is_exposed():
-    assert medr3_env.__version__
+def test_version_is_the_installed_distributions_and_version_py():
+    """One version: ``medr3_env.__version__``, the installed metadata and version.py's literal."""
+    source = Path(medr3_env.version.__file__).read_text(encoding="utf-8")
+    (assignment,) = [
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "__version__"
+    ]
+    written = ast.literal_eval(assignment.value)
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", written)
+    assert medr3_env.__version__ == importlib.metadata.version("medr3-env") == written
 
 
 @pytest.mark.slow
