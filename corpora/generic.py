@@ -58,7 +58,7 @@ def load_table_corpus(
             yield from read_jsonl(path, on_error=on_error, counter=stats)
 
     def located() -> Iterator[Located]:
-        stats.skipped, stats.first_error = 0, None
+        stats.skipped = 0
         for line, record in rows():
             try:
                 doc = _document(record, id_field, title_field, text_field, path, line)

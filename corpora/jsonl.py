@@ -1,14 +1,15 @@
-"""Line-by-line JSONL reading with precise errors and a skip-or-stop policy for bad lines."""
+"""JSONL reading for corpus loaders: :mod:`medr3_env.jsonl` lines as :class:`CorpusFormatError`
+with a skip-or-stop policy for bad lines, plus field and fingerprint helpers."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from medr3_env.corpora.errors import CorpusFormatError
+from medr3_env.jsonl import JsonlError, iter_lines
 
 logger = logging.getLogger(__name__)
 
@@ -17,22 +18,27 @@ OnDuplicate = Literal["error", "first", "last"]
 
 
 class SkipCounter:
-    """Counts the records a loader skipped or dropped, so nothing is dropped silently."""
+    """Counts the records a loader skipped or dropped, so nothing is dropped silently.
+
+    A corpus exposes its counter as ``Corpus.stats``; the index manifest stores both counts
+    (``skipped_records``, ``duplicate_ids``) and ``medr3 index build`` prints them.
+    """
 
     def __init__(self) -> None:
         self.skipped = 0
-        self.first_error: str | None = None
+        """Malformed records skipped (``on_error="skip"``); each is also logged as a warning."""
         self.duplicates = 0
         """Records dropped because an earlier (``first``) or later (``last``) one has their id."""
         self.first_duplicate: str | None = None
+        """The first id found twice, for the log message."""
 
     def reset(self) -> None:
+        """Zero the counts before a new pass over the files."""
         self.__init__()  # type: ignore[misc]
 
     def record(self, error: CorpusFormatError) -> None:
+        """Count and log one skipped record."""
         self.skipped += 1
-        if self.first_error is None:
-            self.first_error = str(error)
         logger.warning("skipping malformed record: %s", error)
 
 
@@ -42,38 +48,21 @@ def read_jsonl(
     on_error: OnError = "raise",
     counter: SkipCounter | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line of a UTF-8 JSONL file.
+    """Yield ``(line_number, object)`` for each non-blank line of a UTF-8 JSONL file
+    (:func:`medr3_env.jsonl.iter_lines`).
 
-    Non-UTF-8 bytes and invalid JSON raise :class:`CorpusFormatError` naming the file and line,
-    or are skipped and counted when ``on_error="skip"``.
+    Non-UTF-8 bytes, invalid JSON and lines that are not objects raise :class:`CorpusFormatError`
+    naming the file and line, or are skipped and counted when ``on_error="skip"``.
     """
-    path = Path(path)
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-                record = json.loads(text)
-                if not isinstance(record, dict):
-                    raise CorpusFormatError("expected a JSON object", path=path, line=number)
-            except UnicodeDecodeError as exc:
-                error = CorpusFormatError(
-                    f"not UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8",
-                    path=path,
-                    line=number,
-                )
-            except json.JSONDecodeError as exc:
-                error = CorpusFormatError(f"invalid JSON ({exc.msg})", path=path, line=number)
-            except CorpusFormatError as exc:
-                error = exc
-            else:
-                yield number, record
-                continue
-            if on_error == "skip" and counter is not None:
-                counter.record(error)
-                continue
-            raise error
+    for number, value in iter_lines(path):
+        if not isinstance(value, JsonlError):
+            yield number, value
+            continue
+        error = CorpusFormatError(value.reason, path=value.path, line=number)
+        if on_error == "skip" and counter is not None:
+            counter.record(error)
+            continue
+        raise error
 
 
 def require_str(record: dict[str, Any], field: str, path: Path | str, line: int) -> str:

@@ -102,7 +102,7 @@ def load_medrag(
     stats = SkipCounter()
 
     def located() -> Iterator[Located]:
-        stats.skipped, stats.first_error = 0, None  # a second pass ("last") counts again
+        stats.skipped = 0  # a second pass ("last") counts again
         for file in files:
             yield from iter_medrag(file, on_error=on_error, counter=stats)
 

@@ -25,6 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from medr3_env.jsonl import JsonlError, read_objects
+from medr3_env.trajectory import TrajectoryRecord
+
 INSTALL_HINT = "medr3 plot needs matplotlib: pip install 'medr3-env[viz]'"
 
 
@@ -83,11 +86,9 @@ def _stage_runs(x: Sequence[float], stages: Sequence[str | None]) -> list[tuple[
 def _read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise PlotError(f"{path}: file not found")
-    from medr3_env.corpora.jsonl import read_jsonl
-
     try:
-        rows = list(read_jsonl(path))
-    except ValueError as exc:  # bad JSON, a non-object line or non-UTF-8 bytes, with the line
+        rows = list(read_objects(path))
+    except JsonlError as exc:  # bad JSON, a non-object line or non-UTF-8 bytes, with the line
         raise PlotError(str(exc)) from exc
     except OSError as exc:
         raise PlotError(f"{path}: cannot read ({exc})") from exc
@@ -97,8 +98,6 @@ def _read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _from_trajectories(path: Path, rows: list, window: int | None) -> Curves:
-    from medr3_env.trajectory import TrajectoryRecord
-
     records = []
     for number, row in rows:
         try:
