@@ -197,8 +197,9 @@ class NoEntities:
 
     Extraction costs about a millisecond per document with the lexicon extractor, which dominates
     building million-document indexes. Such an index serves search and read; with it the
-    evidence term has no document entities to compare, and an environment using any other
-    extractor refuses the index.
+    evidence term counts only the documents' own annotation concepts (PubMedQA's MeSH headings),
+    so it scores 0 on a corpus without annotations, and an environment using any other extractor
+    refuses the index.
     """
 
     name = "none"
@@ -310,7 +311,7 @@ def _spacy(argument: str = "") -> EntityExtractor:
 
 
 def _none(argument: str = "") -> EntityExtractor:
-    """No entities (search-only indexes; the evidence term then has nothing to count)."""
+    """No entities (search-only indexes; the evidence term then counts document annotations only)."""
     return NoEntities()
 
 

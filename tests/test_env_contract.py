@@ -323,3 +323,50 @@ def test_make_vec_sends_one_search_many_batch_per_step():
     finally:
         del searcher.search_many
         vec.close()
+
+
+@pytest.mark.parametrize(
+    ("annotations", "evidence"),
+    [(("Lactic Acidosis", "Metformin", "Renal Insufficiency"), 1.0), ((), 0.0)],
+    ids=["annotated", "unannotated"],
+)
+def test_search_only_index_scores_evidence_from_annotations_alone(tmp_path, annotations, evidence):
+    """With ``entity_extractor="none"`` the evidence term counts the documents' own annotation
+    concepts (PubMedQA's MeSH headings) named in the reasoning, and nothing else (docs/search.md)."""
+    from medr3_env.corpora import Corpus, Document, QuestionSet
+    from medr3_env.corpora.records import QAItem
+
+    docs = [
+        Document(
+            id="p1",
+            title="Metformin and lactic acidosis",
+            content="Metformin rarely causes lactic acidosis in patients with renal failure. "
+            "The risk rises when kidney function falls.",
+            annotations=list(annotations),
+        ),
+        Document(id="p2", title="Bones", content="Unrelated text about bones and fractures."),
+    ]
+    item = QAItem(
+        id="q1",
+        question="Does metformin cause lactic acidosis in renal failure?",
+        answer_type="yesno",
+        answer="yes",
+        evidence_ids=["p1"],
+    )
+    corpus = Corpus.from_documents(f"none-{len(annotations)}", docs)
+    env = MedR3Env(
+        questions=QuestionSet("tiny", [item], corpus),
+        cache_dir=tmp_path,
+        entity_extractor="none",
+    )
+    assert env.searcher.entity_extractor == "none"
+    env.reset(seed=0)
+    env.step("<search>metformin lactic acidosis renal failure</search>")
+    env.step("<read>p1</read>")
+    *_, done, _, info = env.step(
+        "<think>The passage says lactic acidosis from metformin happens mostly when renal "
+        "insufficiency is present, so I conclude yes for this patient group.</think>"
+        "<answer>yes</answer>"
+    )
+    assert done and info["reward_terms"]["answer"] == 1.0
+    assert info["reward_terms"]["evidence"] == evidence
