@@ -13,10 +13,10 @@ import difflib
 import inspect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, get_type_hints
-from urllib.parse import parse_qsl
+from typing import Any, Literal, get_type_hints
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -67,6 +67,26 @@ class Spec:
             return cls(format=spec, path="", options=options)
         path, _, subset = rest.partition("#")
         return cls(format=fmt.lower(), path=path, subset=subset or None, options=options)
+
+    @property
+    def local_path(self) -> bool:
+        """Whether ``path`` names a file or folder (``hf:`` paths are dataset names)."""
+        return self.format != "hf" and bool(self.path)
+
+    def relative_to(self, base: Path) -> Spec:
+        """This spec with a relative file path taken from ``base`` (a stage file's folder)."""
+        if not self.local_path or Path(self.path).expanduser().is_absolute():
+            return self
+        return replace(self, path=str(base / self.path))
+
+    def __str__(self) -> str:
+        """The spec string again (``Spec.parse(str(spec)) == spec``)."""
+        text = f"{self.format}:{self.path}" if self.path or self.subset else self.format
+        if self.subset:
+            text += f"#{self.subset}"
+        if self.options:
+            text += "?" + urlencode(self.options)
+        return text
 
 
 @dataclass(frozen=True)
@@ -127,7 +147,7 @@ def _loader(kind: str, fmt: str, spec: object) -> Callable[..., Any]:
 
 
 def _check_path(spec: Spec) -> None:
-    if spec.format != "hf" and spec.path and not Path(spec.path).expanduser().exists():
+    if spec.local_path and not Path(spec.path).expanduser().exists():
         raise SpecError(f"{spec.format}:{spec.path}: file not found")
 
 
@@ -182,6 +202,20 @@ def _resolve_options(
         if key not in _LABEL_OPTIONS and value != accepted[key].default:
             changed[key] = str(value)
     return typed, changed
+
+
+def check_spec(spec: str, kind: Literal["corpus", "questions"] = "corpus") -> Spec:
+    """Check a spec without reading anything: its format loads a ``kind`` and every option is
+    one the loader takes, with a value of its type. Raises :class:`SpecError` naming the valid
+    options; whether the file exists is left to loading (it may live on another machine).
+
+    >>> check_spec("medrag:/data/medquad.jsonl?on_duplicate=first").options
+    (('on_duplicate', 'first'),)
+    """
+    parsed = Spec.parse(spec)
+    loader = _loader(kind, parsed.format, spec)
+    _resolve_options(spec, loader, parsed, {})
+    return parsed
 
 
 def load_corpus(spec: str | Corpus | None = None, **options: Any) -> Corpus:
