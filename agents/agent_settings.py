@@ -1,17 +1,19 @@
 """Where the OpenRLHF agent gets its configuration: environment variables.
 
 OpenRLHF builds the agent executor with no arguments inside each vLLM actor, so the stage and the
-corpus come from the process environment:
+corpus come from the process environment. The stage file (``MEDR3_STAGE_CONFIG``) may carry the
+data itself (``corpus:``, ``index_dir:`` ...); a variable that is set overrides the file:
 
 =========================  ==================================================================
 ``MEDR3_STAGE``            ``reasoning``, ``retrieval`` or ``joint`` (or 1, 2, 3); default joint
 ``MEDR3_STAGE_CONFIG``     a stage YAML file (overrides ``MEDR3_STAGE``)
-``MEDR3_CORPUS``           corpus spec, e.g. ``medrag:/data/textbooks.jsonl``; default starter
+``MEDR3_CORPUS``           corpus spec, e.g. ``medrag:/data/textbooks.jsonl``; default: the
+                           stage file's, else the starter corpus
 ``MEDR3_INDEX_DIR``        a prebuilt index (``medr3 index build --out``)
 ``MEDR3_CACHE_DIR``        index cache (read by the search module itself)
-``MEDR3_BACKEND``          search backend; default ``whoosh``
+``MEDR3_BACKEND``          search backend; default: the stage file's, else ``whoosh``
 ``MEDR3_SEARCH_URL``       a shared retrieval server (``medr3 serve``) instead of a local index
-``MEDR3_ENTITY_EXTRACTOR`` ``auto``, ``lexicon`` or ``spacy:MODEL``
+``MEDR3_ENTITY_EXTRACTOR`` ``auto``, ``lexicon``, ``spacy:MODEL`` ... (default: the stage file's)
 =========================  ==================================================================
 """
 
@@ -28,20 +30,21 @@ from pydantic import BaseModel, ConfigDict
 from medr3_env.agents.stage_config import StageConfig, load_stage_config
 from medr3_env.config import EnvConfig
 
-ENV_VARS = (
-    "MEDR3_STAGE",
-    "MEDR3_STAGE_CONFIG",
-    "MEDR3_CORPUS",
-    "MEDR3_INDEX_DIR",
-    "MEDR3_CACHE_DIR",
-    "MEDR3_BACKEND",
-    "MEDR3_SEARCH_URL",
-    "MEDR3_ENTITY_EXTRACTOR",
-)
+ENV_FIELDS: dict[str, str] = {
+    "MEDR3_CORPUS": "corpus",
+    "MEDR3_INDEX_DIR": "index_dir",
+    "MEDR3_CACHE_DIR": "cache_dir",
+    "MEDR3_BACKEND": "backend",
+    "MEDR3_SEARCH_URL": "search_url",
+    "MEDR3_ENTITY_EXTRACTOR": "entity_extractor",
+}
+"""Each variable and the :class:`EnvConfig` field it sets."""
+ENV_VARS = ("MEDR3_STAGE", "MEDR3_STAGE_CONFIG", *ENV_FIELDS)
 
 
 class AgentSettings(BaseModel):
-    """The resolved configuration of the agent in one process."""
+    """The resolved configuration of the agent in one process: the stage and what the
+    environment variables override (``None``: the stage file's value)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -49,9 +52,9 @@ class AgentSettings(BaseModel):
     corpus: str | None = None
     index_dir: Path | None = None
     cache_dir: Path | None = None
-    backend: str = "whoosh"
+    backend: str | None = None
     search_url: str | None = None
-    entity_extractor: str = "auto"
+    entity_extractor: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
@@ -63,29 +66,16 @@ class AgentSettings(BaseModel):
 
         stage_file = get("MEDR3_STAGE_CONFIG")
         stage = load_stage_config(Path(stage_file) if stage_file else get("MEDR3_STAGE") or "joint")
-        index_dir, cache_dir = get("MEDR3_INDEX_DIR"), get("MEDR3_CACHE_DIR")
-        return cls(
-            stage=stage,
-            corpus=get("MEDR3_CORPUS"),
-            index_dir=Path(index_dir) if index_dir else None,
-            cache_dir=Path(cache_dir) if cache_dir else None,
-            backend=get("MEDR3_BACKEND") or "whoosh",
-            search_url=get("MEDR3_SEARCH_URL"),
-            entity_extractor=get("MEDR3_ENTITY_EXTRACTOR") or "auto",
-        )
+        given = {field: get(var) for var, field in ENV_FIELDS.items()}
+        return cls(stage=stage, **given)
 
     def env_config(self) -> EnvConfig:
-        """The :class:`EnvConfig` of every episode this agent runs."""
-        fields: dict[str, Any] = {
-            "corpus": self.corpus,
-            "index_dir": self.index_dir,
-            "cache_dir": self.cache_dir,
-            "backend": self.backend,
-            "entity_extractor": self.entity_extractor,
-            "split": None,
-        }
+        """The :class:`EnvConfig` of every episode this agent runs (its questions come from the
+        prompt labels, so the split is ``all``)."""
+        fields: dict[str, Any] = {field: getattr(self, field) for field in ENV_FIELDS.values()}
+        fields["split"] = "all"
         if self.search_url:
-            fields.update(backend="remote", search_url=self.search_url)
+            fields["backend"] = "remote"
         return self.stage.env_config(**fields)
 
 

@@ -80,7 +80,8 @@ class TrainConfig(BaseModel):
     save_every: int | None = Field(None, ge=1)
     """Checkpoint every N steps (YAML ``save_steps``)."""
     seed: int = 0
-    dataset: str = "starter"
+    dataset: str | None = None
+    """Question-set spec; ``None``: the stage file's ``dataset`` (the starter set by default)."""
 
 
 class StageRun:
@@ -382,7 +383,7 @@ def dev_envs(stage: StageConfig, config: TrainConfig) -> list[Any]:
     """Environments for greedy dev evaluation in ``stage`` (turns capped by ``eval_max_turns``)."""
     overrides: dict[str, Any] = {"dataset": config.dataset, "split": "dev"}
     if config.eval_max_turns:
-        overrides["max_turns"] = min(config.eval_max_turns, stage.max_turns)
+        overrides["max_turns"] = min(config.eval_max_turns, stage.env.max_turns)
     return make_envs(stage.env_config(**overrides), config.dev_questions)
 
 

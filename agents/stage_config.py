@@ -1,22 +1,47 @@
 """The Med-R3 curriculum as data: one :class:`StageConfig` per training stage.
 
 Stage 1 (``reasoning``) answers without retrieval, stage 2 (``retrieval``) learns to search and
-read, stage 3 (``joint``) optimises retrieval and reasoning together. Each stage fixes what the
-environment allows and how it scores (mirroring :data:`medr3_env.config.STAGE_DEFAULTS`) and the
-GRPO settings passed to OpenRLHF. The packaged YAML files under ``agents/stages/`` are the recipe;
-copy one, edit it and point ``MEDR3_STAGE_CONFIG`` (or ``medr3 train --stage FILE``) at the copy.
+read, stage 3 (``joint``) optimises retrieval and reasoning together. A stage file holds the
+environment of the stage (any :class:`~medr3_env.config.EnvConfig` field: the rules, the reward
+weights, and the data -- ``corpus``, ``dataset``, ``backend``, ``index_dir`` ...) and the GRPO
+settings passed to OpenRLHF. The packaged files under ``agents/stages/`` are the recipe, and the
+environment's stage defaults are read from them (:func:`medr3_env.config.stage_defaults`).
+
+To change a stage, write a YAML file with its ``name`` and the keys to change, and point
+``medr3 train --stage FILE`` (or ``MEDR3_STAGE_CONFIG``) at it; every key it leaves out keeps the
+packaged recipe's value (inside ``grpo`` key by key). Relative paths in it are taken from the
+file's folder.
 """
 
 from __future__ import annotations
 
-from importlib import resources
+import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from medr3_env.config import STAGES, Action, EnvConfig, Stage
+from medr3_env.config import (
+    SPEC_FIELDS,
+    STAGES,
+    EnvConfig,
+    Stage,
+    packaged_recipe,
+    packaged_stage_file,
+    read_stage_file,
+)
+from medr3_env.corpora.specs import Spec
+
+__all__ = [
+    "ENV_KEYS",
+    "GRPOSettings",
+    "STAGE_NUMBERS",
+    "StageConfig",
+    "load_stage_config",
+    "packaged_stage_file",
+    "stage_name",
+]
 
 STAGE_NUMBERS: dict[Stage, int] = {"reasoning": 1, "retrieval": 2, "joint": 3}
 """Curriculum order: stage N starts from stage N-1's checkpoint."""
@@ -75,20 +100,58 @@ class GRPOSettings(BaseModel):
         return value
 
 
+ENV_KEYS: tuple[str, ...] = tuple(name for name in EnvConfig.model_fields if name != "stage")
+"""The environment keys a stage file may set: every :class:`EnvConfig` field but ``stage``
+(which is the file's ``name``)."""
+_PATH_KEYS = tuple(
+    name for name, field in EnvConfig.model_fields.items() if "Path" in str(field.annotation)
+)
+
+
 class StageConfig(BaseModel):
-    """One stage of the curriculum: environment rules, reward weights and GRPO settings."""
+    """One stage of the curriculum: its environment (rules, rewards, data) and GRPO settings.
+
+    Written flat in YAML (``max_turns: 8``, ``corpus: medrag:...``, ``grpo: {...}``); the
+    environment keys are gathered into :attr:`env`. Keys left out keep the packaged recipe's
+    values of the stage ``name``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: Stage
     description: str = ""
-    allowed_actions: tuple[Action, ...]
-    reward_weights: dict[str, float]
-    max_turns: int = Field(ge=1, le=64)
-    max_searches: int = Field(ge=0, le=64)
-    top_k: int = Field(5, ge=1, le=50)
-    min_reasoning_words: int = Field(0, ge=0)
+    env: EnvConfig
+    """The stage's environment: the keys the file sets over the stage's defaults."""
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_env(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        if "stage" in data:
+            raise ValueError("a stage file names its stage with `name:`, not `stage:`")
+        unknown = sorted(set(data) - set(cls.model_fields) - set(ENV_KEYS))
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {', '.join(unknown)}; a stage file takes name, description, "
+                f"grpo and the environment keys {', '.join(ENV_KEYS)}"
+            )
+        env = data.pop("env", None)
+        env = env.model_dump(exclude_unset=True) if isinstance(env, EnvConfig) else dict(env or {})
+        env.update({key: data.pop(key) for key in ENV_KEYS if key in data})
+        name = data.get("name")
+        if env.get("stage", name) != name:
+            raise ValueError(f"env.stage {env['stage']!r} differs from name {name!r}")
+        env["stage"] = name
+        data["env"] = env
+        if name in STAGES:  # what the file leaves out comes from the packaged recipe
+            recipe = packaged_recipe(name)
+            data.setdefault("description", recipe.get("description", ""))
+            if not isinstance(data.get("grpo"), GRPOSettings):
+                data["grpo"] = {**(recipe.get("grpo") or {}), **(data.get("grpo") or {})}
+        return data
 
     @property
     def number(self) -> int:
@@ -101,22 +164,10 @@ class StageConfig(BaseModel):
         return f"stage{self.number}_{self.name}"
 
     def env_config(self, **overrides: Any) -> EnvConfig:
-        """The :class:`EnvConfig` this stage trains in (``overrides``: any other field)."""
-        fields = {
-            "stage": self.name,
-            "allowed_actions": self.allowed_actions,
-            "reward_weights": self.reward_weights,
-            "max_turns": self.max_turns,
-            "max_searches": self.max_searches,
-            "top_k": self.top_k,
-            "min_reasoning_words": self.min_reasoning_words,
-        }
-        return EnvConfig.model_validate({**fields, **overrides})
-
-
-def packaged_stage_file(name: Stage) -> Path:
-    """The packaged recipe file of a stage (``agents/stages/NAME.yaml``)."""
-    return Path(str(resources.files("medr3_env.agents") / "stages" / f"{name}.yaml"))
+        """The :class:`EnvConfig` this stage trains in; ``overrides`` (any field) replace the
+        stage's values, except those that are ``None`` (the stage's value stays)."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return EnvConfig.model_validate({**self.env.model_dump(exclude_unset=True), **given})
 
 
 def stage_name(spec: str | int) -> Stage:
@@ -130,8 +181,35 @@ def stage_name(spec: str | int) -> Stage:
     raise ValueError(f"unknown stage {spec!r}; use 1, 2, 3 or one of {', '.join(STAGES)}")
 
 
+def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``data`` with relative paths (``index_dir``, the file path of a spec) taken from ``base``."""
+    data = dict(data)
+    for key in _PATH_KEYS:
+        if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
+            data[key] = str(base / data[key])
+    for key in SPEC_FIELDS:
+        if isinstance(data.get(key), str) and data[key].strip():
+            with contextlib.suppress(ValueError):  # left as written: validation reports it
+                data[key] = str(Spec.parse(data[key]).relative_to(base))
+    return data
+
+
+def one_line_errors(exc: ValidationError) -> str:
+    """A pydantic error as one line, located by the stage file's own keys (``max_turns``,
+    ``grpo.temperature``), not the model's nesting (``env.max_turns``)."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        if loc[:1] == ["env"]:
+            loc = loc[1:]
+        message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
+        parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
+    return "; ".join(parts)
+
+
 def load_stage_config(spec: str | int | Path) -> StageConfig:
-    """A stage by number, name or YAML file path.
+    """A stage by number, name or YAML file path (``ValueError`` names the file and each wrong
+    key in one line).
 
     >>> load_stage_config(2).grpo.n_samples_per_prompt
     16
@@ -139,15 +217,16 @@ def load_stage_config(spec: str | int | Path) -> StageConfig:
     path = Path(spec) if isinstance(spec, Path) else None
     if path is None and isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
         path = Path(spec)
+    packaged = path is None
     if path is None:
         assert not isinstance(spec, Path)
         path = packaged_stage_file(stage_name(spec))
-    if not path.is_file():
-        raise FileNotFoundError(f"stage config {str(path)!r} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a stage config must be a YAML mapping")
+    data = read_stage_file(path)
+    if not packaged:
+        data = _relative_to(data, path.resolve().parent)
     try:
         return StageConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"{path}: {one_line_errors(exc)}") from None
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+        raise ValueError(f"{path}: {exc}") from None

@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             kind = int
         if field in {"micro_batch", "save_every"}:
             kind = int
+        if field == "dataset":  # default None: the stage file's
+            kind = str
         parser.add_argument(flag, type=kind, default=None, help=f"default {info.default}")
     return parser.parse_args(argv)
 
@@ -86,7 +88,7 @@ def warm_start(run: StageRun, stages: list[StageConfig], metrics: MetricsLog) ->
     config = run.config
     items = list(run.envs(1)[0].questions.items)
     items = run.rng.sample(items, min(config.sft_questions, len(items)))
-    protocols = {s.allowed_actions: s for s in stages}.values()
+    protocols = {s.env.allowed_actions: s for s in stages}.values()
     examples = [e for s in protocols for e in scripted_episodes(s, config, run.tokenizer, items)]
     batches = []
     for _ in range(config.sft_epochs):

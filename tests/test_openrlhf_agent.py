@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -217,7 +218,7 @@ def test_full_episode_matches_the_environment(executor, tokenizer, item, stage):
     assert (logs["medr3/correct"], float(result["scores"])) == (1.0, 1.0)
     assert (logs["medr3/searches"], logs["medr3/reads"], logs["medr3/turns"]) == (1.0, 1.0, 3.0)
     assert all(isinstance(v, float) for v in logs.values())
-    weights = load_stage_config(stage).reward_weights
+    weights = load_stage_config(stage).env.reward_weights
     assert reference["reward_total"] == pytest.approx(
         sum(weights[t] * v for t, v in reference["reward_terms"].items())
     )
@@ -301,17 +302,40 @@ def test_token_budget_ends_the_rollout(executor, tokenizer, item):
 
 
 def test_stage_config_file_overrides_the_stage(executor, tokenizer, item, tmp_path):
-    text = load_stage_config("reasoning").model_copy(
-        update={"reward_weights": {"answer": 1.0, "format": 1.0, "retrieval": 0.0, "evidence": 0.0}}
-    )
     path = tmp_path / "custom.yaml"
-    import yaml
-
-    path.write_text(yaml.safe_dump(text.model_dump(mode="json")), encoding="utf-8")
+    path.write_text(
+        "name: reasoning\nreward_weights: {answer: 1.0, format: 1.0, retrieval: 0, evidence: 0}\n",
+        encoding="utf-8",
+    )
     result, _, _ = run(
         executor(None, stage_config=path), tokenizer, item, ["no action"] * 2, stage="reasoning"
     )
     assert result["reward"] == pytest.approx(2 * 1.0 * -0.25)
+
+
+def test_a_stage_file_corpus_with_loader_options_is_what_the_agent_searches(
+    executor, tokenizer, item, tmp_path, monkeypatch
+):
+    rows = [
+        ("dup-1", "Digoxin toxicity antidote: digoxin immune Fab fragments bind the drug."),
+        ("dup-1", "Digoxin toxicity antidote, as a second collection words it."),
+        ("other-2", "Hyperkalemia is treated with calcium gluconate first."),
+    ]
+    lines = [json.dumps({"id": i, "title": "", "content": text}) for i, text in rows]
+    (tmp_path / "medquad.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    stage_file = tmp_path / "stage.yaml"
+    stage_file.write_text(
+        "name: joint\ncorpus: medrag:medquad.jsonl?on_duplicate=first\n"
+        f"cache_dir: {tmp_path / 'cache'}\nentity_extractor: lexicon:starter\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path.parent)  # the relative corpus path is the stage file's folder
+    agent = executor(None, stage_config=stage_file)
+    result, _, _ = run(agent, tokenizer, item, [SEARCH, READ, ANSWER])
+    _, feedback = spans(tokenizer, result)
+    assert "dup-1" in feedback and DIGOXIN_PASSAGE not in feedback  # the stage file's corpus
+    assert "immune Fab fragments bind" in feedback  # the first of the duplicate rows was kept
+    assert "second collection" not in feedback
 
 
 def test_bad_label_is_a_clear_error(executor, tokenizer):

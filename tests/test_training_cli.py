@@ -1,20 +1,26 @@
 """``medr3 export-prompts``, ``medr3 train --dry-run`` (checked against OpenRLHF's own parser),
-the stage recipes, and ``medr3 eval`` with a tiny local model and with SmolLM2 (slow)."""
+the stage recipes and stage files (with corpus options), and ``medr3 eval`` with a tiny local
+model and with SmolLM2 (slow)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shlex
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
+import yaml
 from typer.testing import CliRunner
 
-from medr3_env import STAGE_DEFAULTS, MedR3Env
-from medr3_env.agents.stage_config import load_stage_config
+from medr3_env import ENV_IDS, STAGE_DEFAULTS, STAGES, EnvConfig, MedR3Env
+from medr3_env.agents.stage_config import load_stage_config, packaged_stage_file
 from medr3_env.cli import app
+from medr3_env.config import STAGE_FIELDS
 from medr3_env.corpora import QAItem, load_questions
+from medr3_env.plugins import registry
 
 runner = CliRunner()
 
@@ -23,18 +29,44 @@ def invoke(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-@pytest.mark.parametrize("stage", ["reasoning", "retrieval", "joint"])
-def test_stage_recipes_follow_the_env_defaults_and_med_r3(stage):
+MED_R3 = {  # the published Med-R3 environment settings of each stage (and MedR3's top_k)
+    "reasoning": {"allowed_actions": ("answer",), "max_turns": 2, "max_searches": 0,
+                  "min_reasoning_words": 8, "top_k": 5,
+                  "reward_weights": {"answer": 1.0, "format": 0.2, "retrieval": 0.0, "evidence": 0.0}},
+    "retrieval": {"allowed_actions": ("search", "read", "answer"), "max_turns": 8,
+                  "max_searches": 4, "min_reasoning_words": 0, "top_k": 5,
+                  "reward_weights": {"answer": 0.5, "format": 0.2, "retrieval": 1.0, "evidence": 0.3}},
+    "joint": {"allowed_actions": ("search", "read", "answer"), "max_turns": 8, "max_searches": 4,
+              "min_reasoning_words": 0, "top_k": 5,
+              "reward_weights": {"answer": 1.0, "format": 0.2, "retrieval": 0.3, "evidence": 0.3}},
+}  # fmt: skip
+
+
+def test_stage_fields_are_the_marked_envconfig_fields_and_the_recipes_set_exactly_them():
+    # A field typed without None whose default is None can only be filled from the stage recipe:
+    # each such field must be marked (and so be in STAGE_FIELDS), or it would stay None.
+    placeholders = {
+        name
+        for name, field in EnvConfig.model_fields.items()
+        if field.default is None and "None" not in str(field.annotation)
+    }
+    assert placeholders == set(STAGE_FIELDS) == set(MED_R3["joint"])
+    for stage in STAGES:
+        recipe = yaml.safe_load(packaged_stage_file(stage).read_text(encoding="utf-8"))
+        env_keys = set(recipe) - {"name", "description", "grpo"}
+        # Another EnvConfig key here would train differently from gym.make (which reads only
+        # the stage fields), so the packaged recipes hold exactly the stage fields.
+        assert env_keys == set(STAGE_FIELDS), stage
+        assert recipe["name"] == stage
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_recipes_are_med_r3(stage):
     config = load_stage_config(stage)
-    env_config, defaults = config.env_config(), STAGE_DEFAULTS[stage]
-    for field in (
-        "allowed_actions",
-        "max_turns",
-        "max_searches",
-        "reward_weights",
-        "min_reasoning_words",
-    ):
-        assert getattr(env_config, field) == getattr(defaults, field), field
+    for field, value in MED_R3[stage].items():
+        assert getattr(config.env, field) == value, field
+        assert getattr(STAGE_DEFAULTS[stage], field) == value, field
+        assert getattr(EnvConfig(stage=stage), field) == value, field
     grpo = config.grpo
     assert (grpo.advantage_estimator, grpo.init_kl_coef, grpo.use_kl_loss) == (
         "group_norm",
@@ -46,9 +78,174 @@ def test_stage_recipes_follow_the_env_defaults_and_med_r3(stage):
         1e-6,
         1.0,
     )
-    assert config.top_k == 5
-    assert config.max_searches == (0 if stage == "reasoning" else 4)
+    assert grpo.max_len == (4096 if stage == "reasoning" else 8192)
     assert load_stage_config(config.number) == config
+
+
+def _documented_ids() -> dict[str, dict]:
+    """The id table of docs/environment.md: stage, allowed actions, max turns, nonzero weights."""
+    text = (Path(__file__).parents[1] / "docs" / "environment.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`MedR3-"):
+            pairs = re.findall(r"(\w+) (\d+(?:\.\d+)?)", cells[4])
+            weights = {t: float(w) for t, w in pairs if t in registry.rewards}
+            rows[cells[0].strip("`")] = {
+                "stage": cells[1].split()[0],
+                "allowed_actions": tuple(a.strip() for a in cells[2].split(",")),
+                "max_turns": int(cells[3]),
+                "weights": weights,
+            }
+    return rows
+
+
+def test_gym_make_gives_the_documented_settings_of_each_id(starter_searcher):
+    documented = _documented_ids()
+    assert set(documented) == set(ENV_IDS)
+    for env_id, row in documented.items():
+        env = gym.make(env_id, searcher=starter_searcher)
+        config = env.unwrapped.config
+        env.close()
+        assert config.stage == row["stage"], env_id
+        assert config.allowed_actions == row["allowed_actions"], env_id
+        assert config.max_turns == row["max_turns"], env_id
+        nonzero = {t: w for t, w in config.reward_weights.items() if w}
+        assert nonzero == row["weights"], env_id
+        recipe = load_stage_config(row["stage"]).env
+        assert all(getattr(config, f) == getattr(recipe, f) for f in STAGE_FIELDS), env_id
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_stage_file_changes_what_it_sets_and_keeps_the_rest_of_the_recipe(tmp_path):
+    file = write(
+        tmp_path / "short.yaml",
+        "name: retrieval\nmax_turns: 6\nreward_weights: {answer: 1.0}\ngrpo: {temperature: 0.7}\n",
+    )
+    config, packaged = load_stage_config(str(file)), load_stage_config("retrieval")
+    assert config.env.max_turns == 6 and config.env.reward_weights == {"answer": 1.0}
+    assert config.grpo.temperature == 0.7
+    assert config.grpo.model_copy(update={"temperature": 1.0}) == packaged.grpo
+    assert config.description == packaged.description
+    for field in set(STAGE_FIELDS) - {"max_turns", "reward_weights"}:
+        assert getattr(config.env, field) == getattr(packaged.env, field), field
+    env = config.env_config(split="dev", max_searches=None)
+    assert (env.split, env.max_turns, env.max_searches) == ("dev", 6, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: joint\ncorpse: medrag:/x.jsonl\n", "unknown key(s) corpse; a stage file takes"),
+        ("name: joint\nstage: joint\n", "with `name:`, not `stage:`"),
+        ("name: joint\nmax_turns: 0\n", "max_turns: Input should be greater than or equal to 1"),
+        ("name: joint\ngrpo: {temprature: 1}\n", "grpo.temprature: Extra inputs"),
+        ("name: joint\nbackend: elastic\n", "backend: unknown search backend 'elastic'"),
+        ("name: joint\nentity_extractor: scispacy\n", "unknown entity extractor 'scispacy'"),
+        ("name: joint\ncorpus: medragg:/x.jsonl\n", "did you mean 'medrag'?"),
+        ("name: joint\ndataset: medrag:/x.jsonl\n", "unknown dataset format 'medrag'"),
+        ("name: joint\nmax_turns: [\n", "not valid YAML"),
+    ],
+)
+def test_stage_file_errors_name_the_file_and_the_key_in_one_line(tmp_path, text, message):
+    file = write(tmp_path / "bad.yaml", text)
+    with pytest.raises(ValueError) as caught:
+        load_stage_config(file)
+    assert str(caught.value).startswith(f"{file}: ") and message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def medquad_like(path: Path) -> Path:
+    """A MedRAG JSONL that reuses ids the way MedQuAD does: 5 rows, 3 distinct ids."""
+    rows = [
+        ("q1", "What is digoxin toxicity? Nausea, visual changes and arrhythmia."),
+        ("q2", "How is hyperkalemia treated? Calcium gluconate, insulin with glucose."),
+        ("q1", "What is digoxin toxicity? A second collection's wording of the answer."),
+        ("q3", "What causes anemia? Iron deficiency, blood loss or chronic disease."),
+        ("q2", "How is hyperkalemia treated? Another collection, same question id."),
+    ]
+    lines = [json.dumps({"id": i, "title": t.split("?")[0], "content": t}) for i, t in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_stage_file_points_the_environment_at_a_corpus_with_loader_options(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    medquad_like(data / "medquad.jsonl")
+    file = write(
+        tmp_path / "medquad.yaml",
+        "name: retrieval\n"
+        'corpus: "medrag:data/medquad.jsonl?on_duplicate=first&on_error=skip"\n'
+        f"cache_dir: {tmp_path / 'cache'}\n"
+        "entity_extractor: lexicon:starter\n",
+    )
+    config = load_stage_config(file)
+    # The relative path is the stage file's folder, whatever the working directory.
+    assert config.env.corpus == (
+        f"medrag:{data / 'medquad.jsonl'}?on_duplicate=first&on_error=skip"
+    )
+    env = MedR3Env(config.env_config(split="test"))
+    assert env.searcher is not None and env.searcher.doc_count == 3
+    assert env.searcher.get("q1").content.endswith("visual changes and arrhythmia.")
+    assert env.config.max_searches == 4 and env.config.cache_dir == tmp_path / "cache"
+    # Without the option, the duplicate ids are an error that says how to keep one.
+    plain = write(
+        tmp_path / "plain.yaml",
+        f"name: retrieval\ncorpus: medrag:data/medquad.jsonl\ncache_dir: {tmp_path / 'c2'}\n",
+    )
+    with pytest.raises(ValueError, match="on_duplicate"):
+        MedR3Env(load_stage_config(plain).env_config(split="test"))
+
+
+def test_an_unknown_loader_option_in_a_stage_file_names_the_valid_ones(tmp_path):
+    medquad_like(tmp_path / "medquad.jsonl")
+    file = write(
+        tmp_path / "typo.yaml", "name: joint\ncorpus: medrag:medquad.jsonl?on_duplicates=first\n"
+    )
+    with pytest.raises(ValueError, match="unknown option.*on_duplicates.*valid options: name, "
+                       "on_duplicate, on_error"):  # fmt: skip
+        load_stage_config(file)
+    for command in (
+        ["train", "--stage", str(file), "--dry-run", "--pretrain", "m"],
+        ["export-prompts", "--stage", str(file), "--out", str(tmp_path / "p.jsonl")],
+        ["eval", "--policy", "scripted", "--stage", str(file), "-n", "1"],
+    ):
+        result = invoke(*command)
+        assert result.exit_code == 2, (command, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "typo.yaml" in lines[0]
+        assert "valid options: name, on_duplicate, on_error" in lines[0]
+
+
+def test_train_checks_the_command_line_corpus_against_the_stage(tmp_path):
+    result = invoke(
+        "train", "--stage", "2", "--dry-run", "--pretrain", "m", "--no-from-checkpoint",
+        "--corpus", "medrag:/data/x.jsonl?dedupe=1",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "valid options: name, on_duplicate" in result.output
+
+
+def test_train_hands_the_stage_file_with_its_corpus_to_the_agent(tmp_path):
+    medquad_like(tmp_path / "medquad.jsonl")
+    file = write(
+        tmp_path / "stage.yaml", "name: joint\ncorpus: medrag:medquad.jsonl?on_duplicate=last\n"
+    )
+    words = dry_run(tmp_path, str(file))
+    env = dict(w.split("=", 1) for w in words if w.startswith("MEDR3_"))
+    # The agent reads the corpus from the stage file: no MEDR3_CORPUS to contradict it.
+    assert env == {"MEDR3_STAGE": "joint", "MEDR3_STAGE_CONFIG": str(file.resolve())}
+    from medr3_env.agents.agent_settings import AgentSettings
+
+    settings = AgentSettings.from_environ(env)
+    assert settings.env_config().corpus == f"medrag:{tmp_path / 'medquad.jsonl'}?on_duplicate=last"
+    override = AgentSettings.from_environ({**env, "MEDR3_CORPUS": "starter"})
+    assert override.env_config().corpus == "starter"
 
 
 def test_export_prompts_writes_what_the_environment_shows(tmp_path, starter_searcher):

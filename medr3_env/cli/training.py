@@ -9,10 +9,11 @@ from pathlib import Path
 
 import typer
 
-from medr3_env.cli.app import app, console, fail
+from medr3_env.cli.app import app, console, fail, one_line
 from medr3_env.cli.reporting import reward_table, run_episodes
 
 STAGE_HELP = "Stage: 1|reasoning, 2|retrieval, 3|joint, or a stage YAML file."
+DATASET_HELP = "Question-set spec (default: the stage file's `dataset`, else starter)."
 
 
 def _stage(spec: str):
@@ -28,12 +29,14 @@ def _stage_file(spec: str) -> Path | None:
     return Path(spec).resolve() if spec.endswith((".yaml", ".yml")) else None
 
 
-def _export(stage, dataset: str, split: str, out: Path, limit: int = 0) -> int:
+def _export(stage, dataset: str | None, split: str | None, out: Path, limit: int = 0) -> int:
+    """Write the prompts of ``dataset``/``split`` (``None``: the stage file's) to ``out``."""
     from medr3_env.agents.prompts import prompt_records, write_prompt_dataset
     from medr3_env.corpora import load_questions
 
+    env = stage.env_config(dataset=dataset, split=split)
     try:
-        questions = load_questions(dataset).split(split)
+        questions = load_questions(env.dataset).split(env.split)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         fail(str(exc))
     items = questions.items[: limit or None]
@@ -43,8 +46,10 @@ def _export(stage, dataset: str, split: str, out: Path, limit: int = 0) -> int:
 @app.command("export-prompts")
 def export_prompts(
     stage: str = typer.Option("joint", help=STAGE_HELP),
-    dataset: str = typer.Option("starter", help="Question-set spec."),
-    split: str = typer.Option("train", help="Question split: train, dev, test or all."),
+    dataset: str | None = typer.Option(None, help=DATASET_HELP),
+    split: str | None = typer.Option(
+        None, help="Question split: train, dev, test or all (default: the stage file's, train)."
+    ),
     out: Path = typer.Option(..., help="Output JSONL (OpenRLHF --data.prompt_dataset)."),
     limit: int = typer.Option(0, help="Keep the first N questions (0: all)."),
 ) -> None:
@@ -75,8 +80,10 @@ def train(
     ),
     resume: bool = typer.Option(False, help="Resume this stage from its own checkpoint."),
     output_root: Path = typer.Option(Path("runs/medr3"), help="Checkpoints, prompts and logs."),
-    dataset: str = typer.Option("starter", help="Question-set spec to train on."),
-    split: str = typer.Option("train", help="Training split."),
+    dataset: str | None = typer.Option(None, help=DATASET_HELP),
+    split: str | None = typer.Option(
+        None, help="Training split (default: the stage file's, train)."
+    ),
     eval_split: str | None = typer.Option(
         None, help="Also evaluate on this split during training."
     ),
@@ -85,7 +92,9 @@ def train(
     gpus_per_node: int = typer.Option(8, min=1),
     vllm_tp: int = typer.Option(1, min=1, help="vLLM tensor parallel size."),
     colocate: bool = typer.Option(True, help="Actor and vLLM share the GPUs."),
-    corpus: str | None = typer.Option(None, help="Corpus spec for the agent's index."),
+    corpus: str | None = typer.Option(
+        None, help="Corpus spec for the agent's index (overrides the stage file's `corpus`)."
+    ),
     index: Path | None = typer.Option(None, help="A prebuilt index directory."),
     search_url: str | None = typer.Option(None, help="Shared retrieval server (medr3 serve)."),
     ray_address: str | None = typer.Option(
@@ -103,6 +112,17 @@ def train(
     from medr3_env.agents.train_command import TrainOptions, train_command
 
     config = _stage(stage)
+    try:  # the stage's environment with the command line's data: checked before anything runs
+        config.env_config(
+            corpus=corpus,
+            index_dir=index,
+            search_url=search_url,
+            backend="remote" if search_url else None,
+            dataset=dataset,
+            split=split,
+        )
+    except ValueError as exc:
+        fail(one_line(exc))
     root = output_root.resolve()
     eval_prompts = root / "prompts" / f"{config.name}-{eval_split}.jsonl" if eval_split else None
     options = TrainOptions(
@@ -150,7 +170,7 @@ def train(
         count = _export(config, dataset, split, prompt_file)
         console.print(f"exported {count} prompts to {prompt_file}")
     if eval_prompts is not None:
-        _export(config, dataset, eval_split or "dev", eval_prompts)
+        _export(config, dataset, eval_split, eval_prompts)
     console.print(command.shell(), highlight=False, soft_wrap=True)
     completed = subprocess.run(command.argv, env={**os.environ, **command.env}, check=False)
     raise typer.Exit(code=completed.returncode)
@@ -159,7 +179,7 @@ def train(
 @app.command("eval")
 def evaluate(
     policy: str = typer.Option(..., help="hf:PATH_OR_NAME, gguf:FILE.gguf, smollm2 or scripted."),
-    dataset: str = typer.Option("starter", help="Question-set spec."),
+    dataset: str | None = typer.Option(None, help=DATASET_HELP),
     split: str = typer.Option("test", help="Question split."),
     stage: str = typer.Option("joint", help=STAGE_HELP),
     episodes: int = typer.Option(0, "-n", "--episodes", help="Episodes (0: the whole split)."),
@@ -168,7 +188,9 @@ def evaluate(
     batch_size: int = typer.Option(16, min=1, help="Episodes generated together per turn."),
     temperature: float = typer.Option(0.0, min=0.0, help="0: greedy decoding."),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
-    corpus: str | None = typer.Option(None, help="Corpus spec (default: the dataset's own)."),
+    corpus: str | None = typer.Option(
+        None, help="Corpus spec (default: the stage file's, else the dataset's own)."
+    ),
     out: Path = typer.Option(Path("runs/eval-trajectories.jsonl"), help="Trajectory JSONL."),
     seed: int = typer.Option(0),
 ) -> None:
@@ -178,9 +200,8 @@ def evaluate(
     from medr3_env.trajectory import write_jsonl
 
     config = _stage(stage)
-    env_config = config.env_config(dataset=dataset, split=split, corpus=corpus)
     try:
-        env = MedR3Env(env_config)
+        env = MedR3Env(config.env_config(dataset=dataset, split=split, corpus=corpus))
     except (ValueError, FileNotFoundError, KeyError) as exc:
         fail(str(exc))
     items = env.questions.items[: episodes or None]
