@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from medr3_env.corpora.errors import CorpusFormatError
+from medr3_env.corpora.errors import CorpusFormatError, SpecError
 from medr3_env.corpora.jsonl import OnError, SkipCounter, read_jsonl
 from medr3_env.corpora.records import QAItem, QuestionSet
 
@@ -35,8 +35,24 @@ def _mcq(
     )
 
 
-def _collect(path: Path, rows, build, on_error: OnError, name: str) -> QuestionSet:
-    counter = SkipCounter()
+def _read_json(path: Path) -> Any:
+    """A whole JSON file; bytes that are not UTF-8 or invalid JSON raise CorpusFormatError."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CorpusFormatError(
+            f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise CorpusFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+
+
+def _collect(
+    path: Path, rows, build, on_error: OnError, name: str, counter: SkipCounter | None = None
+) -> QuestionSet:
+    """The items ``build`` makes of ``rows``; with ``on_error="skip"`` a malformed one is logged
+    as a warning (file, line, field) and counted in ``counter`` with the file's own skips."""
+    counter = counter if counter is not None else SkipCounter()
     items = []
     for line, record in rows:
         try:
@@ -68,12 +84,14 @@ def load_medqa(
             source="medqa",
         )
 
+    counter = SkipCounter()
     return _collect(
         path,
-        read_jsonl(path, on_error=on_error, counter=SkipCounter()),
+        read_jsonl(path, on_error=on_error, counter=counter),
         build,
         on_error,
         f"medqa:{path}",
+        counter,
     )
 
 
@@ -101,12 +119,14 @@ def load_medmcqa(
             source="medmcqa",
         )
 
+    counter = SkipCounter()
     return _collect(
         path,
-        read_jsonl(path, on_error=on_error, counter=SkipCounter()),
+        read_jsonl(path, on_error=on_error, counter=counter),
         build,
         on_error,
         f"medmcqa:{path}",
+        counter,
     )
 
 
@@ -116,12 +136,19 @@ def load_mirage(
     """MIRAGE ``benchmark.json`` (``mirage:PATH#SUBSET``): {subset: {id: {question, options, answer[, PMID]}}}."""
     path = Path(path).expanduser()
     if subset not in MIRAGE_SUBSETS:
-        raise ValueError(
-            f"mirage spec needs a subset: mirage:{path}#SUBSET with SUBSET one of {MIRAGE_SUBSETS}"
+        raise SpecError(
+            f"mirage:{path} needs a subset: mirage:{path}#SUBSET with SUBSET one of "
+            f"{', '.join(MIRAGE_SUBSETS)} (got {subset!r})"
         )
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise CorpusFormatError("expected an object mapping subset -> questions", path=path)
     if subset not in data:
-        raise ValueError(f"{path} has no subset {subset!r}; it has {sorted(data)}")
+        raise SpecError(f"mirage:{path} has no subset {subset!r}; it has {', '.join(sorted(data))}")
+    if not isinstance(data[subset], dict):
+        raise CorpusFormatError(
+            "expected an object mapping id -> question", path=path, field=subset
+        )
 
     def build(_: int, pair: tuple[str, dict]) -> QAItem:
         item_id, r = pair
@@ -145,7 +172,7 @@ def load_bioasq(
     """BioASQ JSON (``{"questions": [...]}``): the yes/no questions, with PMIDs of their documents
     as gold evidence."""
     path = Path(path).expanduser()
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = _read_json(path)
     questions = data.get("questions") if isinstance(data, dict) else None
     if not isinstance(questions, list):
         raise CorpusFormatError('expected {"questions": [...]}', path=path)

@@ -52,9 +52,10 @@ def load_pubmedqa_corpus(
 ) -> Corpus:
     """The abstracts of a PubMedQA file as a corpus."""
     path = Path(path).expanduser()
+    counter = SkipCounter()  # exposed as Corpus.stats; the index manifest stores the count
 
     def documents() -> Iterator[Document]:
-        counter = SkipCounter()
+        counter.reset()
         for pmid, record in _read(path).items():
             try:
                 contexts = _contexts(pmid, record, path)
@@ -71,7 +72,12 @@ def load_pubmedqa_corpus(
                 annotations=tuple(m for m in meshes if isinstance(m, str)),
             )
 
-    return Corpus(f"pubmedqa:{path}", documents, fingerprint_source=lambda: file_chunks(path))
+    return Corpus(
+        f"pubmedqa:{path}",
+        documents,
+        fingerprint_source=lambda: file_chunks(path),
+        stats=counter,
+    )
 
 
 def load_pubmedqa_questions(

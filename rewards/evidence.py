@@ -305,7 +305,7 @@ def evidence_reward(ctx: EpisodeContext) -> float | None:
     gate = answer_score(ctx)
     if gate == 0.0:
         return 0.0
-    match = ctx.evidence
+    match = ctx.shared(episode_evidence)
     score = match.score
     if ctx.config.evidence_metric == "recall" and not match.copied_sentences and match.support:
         # Opt-in: share of the support named, still scaled by precision so stuffing costs.

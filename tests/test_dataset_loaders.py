@@ -130,10 +130,32 @@ def test_mirage_subsets(tmp_path):
     pubmed = load_questions(f"mirage:{path}#pubmedqa")
     assert pubmed[0].evidence_ids == ("999",) and pubmed[0].answer == "B"
     assert load_questions(f"mirage:{path}#mmlu")[0].answer == "D"
-    with pytest.raises(ValueError, match="subset"):
+    with pytest.raises(SpecError, match="needs a subset: .*medqa, medmcqa, pubmedqa, mmlu, bioasq"):
         load_questions(f"mirage:{path}")
-    with pytest.raises(ValueError, match="no subset 'medqa'"):
+    with pytest.raises(SpecError, match="no subset 'medqa'; it has mmlu, pubmedqa"):
         load_questions(f"mirage:{path}#medqa")
+
+
+@pytest.mark.parametrize("fmt", ["mirage", "bioasq"])
+def test_whole_file_json_formats_report_bad_bytes_and_bad_json(tmp_path, fmt):
+    path = tmp_path / "data.json"
+    spec = f"{fmt}:{path}#medqa" if fmt == "mirage" else f"{fmt}:{path}"
+    path.write_bytes(b'{"medqa": {"1": \xff}}')
+    with pytest.raises(CorpusFormatError, match=r"data.json: not UTF-8"):
+        load_questions(spec)
+    path.write_text('{"medqa": {"1": ', encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match=r"data.json, line 1: invalid JSON"):
+        load_questions(spec)
+
+
+def test_pubmedqa_corpus_exposes_its_skip_count(tmp_path):
+    broken = dict(PUBMEDQA, **{"333": {"QUESTION": "No contexts?", "final_decision": "yes"}})
+    path = tmp_path / "ori_pqal.json"
+    path.write_text(json.dumps(broken), encoding="utf-8")
+    corpus = load_corpus(f"pubmedqa:{path}?on_error=skip")
+    assert [doc.id for doc in corpus] == ["111", "222"]
+    assert corpus.stats is not None and corpus.stats.skipped == 1
+    assert len(list(corpus)) == 2 and corpus.stats.skipped == 1  # counted again on each pass
 
 
 def test_bioasq_yes_no_questions_with_pmids(tmp_path):
