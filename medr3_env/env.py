@@ -11,7 +11,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from medr3_env.actions import MAX_ACTION_CHARS, parse_action
+from medr3_env.actions import MAX_ACTION_CHARS, ParsedAction, parse_action
 from medr3_env.config import EnvConfig
 from medr3_env.corpora.records import Corpus, QAItem, QuestionSet
 from medr3_env.corpora.specs import load_corpus, load_questions
@@ -26,6 +26,7 @@ from medr3_env.observations import (
 from medr3_env.rewards.answer import is_correct
 from medr3_env.rewards.composer import RewardComposer, StepRewards
 from medr3_env.rewards.context import EpisodeContext, Turn
+from medr3_env.rewards.evidence import episode_evidence
 from medr3_env.search import Searcher, backend_class, build_searcher
 from medr3_env.search.base import Hit, IndexedDocument
 from medr3_env.spaces import UnicodeText
@@ -206,7 +207,6 @@ class MedR3Env(gym.Env[str, str]):
         self._term_totals: dict[str, float] = {}
         self._return = 0.0
         self._done = False
-        self._seed: int | None = None
         self._prefetched: tuple[str, tuple[Hit, ...]] | None = None
 
     @property
@@ -223,8 +223,6 @@ class MedR3Env(gym.Env[str, str]):
         """Start an episode. ``options={"item_id": ...}`` picks a question, otherwise it is drawn
         with ``self.np_random`` (deterministic for a given ``seed``)."""
         super().reset(seed=seed)
-        if seed is not None:
-            self._seed = seed
         options = options or {}
         if "item_id" in options:
             self._item = self.questions.get(str(options["item_id"]))
@@ -269,7 +267,8 @@ class MedR3Env(gym.Env[str, str]):
             # replacement character in its place, as a bytes turn would.
             text = _SURROGATE.sub("\ufffd", text)
         turn_index = len(self._turns) + 1
-        turn, feedback = self._act(turn_index, text)
+        parsed = parse_action(text)
+        turn, feedback = self._act(turn_index, text, parsed)
         self._prefetched = None
         self._turns.append(turn)
 
@@ -298,7 +297,7 @@ class MedR3Env(gym.Env[str, str]):
             float(scored.total),
             terminated,
             truncated,
-            self._info(turn, scored, context),
+            self._info(turn, parsed, scored, context),
         )
 
     def pending_search(self, action: object) -> str | None:
@@ -329,8 +328,7 @@ class MedR3Env(gym.Env[str, str]):
     def _searches_left(self) -> bool:
         return sum(1 for t in self._turns if t.kind == "search") < self.config.max_searches
 
-    def _act(self, index: int, text: str) -> tuple[Turn, str]:
-        parsed = parse_action(text)
+    def _act(self, index: int, text: str, parsed: ParsedAction) -> tuple[Turn, str]:
         base: dict[str, Any] = {"index": index, "text": text, "reasoning": parsed.reasoning}
         if not parsed.valid:
             return Turn(kind="invalid", error_code=parsed.error_code, **base), render_error(
@@ -396,10 +394,22 @@ class MedR3Env(gym.Env[str, str]):
             kind="answer", argument=argument, trailing_text=parsed.trailing_text, **base
         ), ""
 
-    def _info(self, turn: Turn, scored: StepRewards, context: EpisodeContext) -> dict[str, Any]:
+    def _info(
+        self, turn: Turn, parsed: ParsedAction, scored: StepRewards, context: EpisodeContext
+    ) -> dict[str, Any]:
         info: dict[str, Any] = {
             "item_id": self._item.id if self._item else None,
             "turn": turn.index,
+            "action_text": turn.text,
+            "parsed_action": {
+                "kind": parsed.kind,
+                "valid": parsed.valid,
+                "argument": parsed.argument,
+                "reasoning": parsed.reasoning,
+                "trailing_text": parsed.trailing_text,
+                "error_code": parsed.error_code,
+                "error": parsed.error,
+            },
             "action": turn.kind,
             "error": turn.error_code,
             "query": turn.argument if turn.kind == "search" else None,
@@ -410,6 +420,7 @@ class MedR3Env(gym.Env[str, str]):
             "reward_terms": dict(self._term_totals),
             "reward_weights": dict(self.config.reward_weights),
             "reward_not_applicable": sorted(scored.not_applicable),
+            "term_documents": _term_documents(scored, context),
             "reward_total": self._return,
             "messages": [dict(m) for m in self._messages],
             "allowed_actions": list(self.config.allowed_actions),
@@ -420,9 +431,22 @@ class MedR3Env(gym.Env[str, str]):
             info["final_answer"] = context.final_answer
             info["correct"] = is_correct(context)
             if self.config.reward_weights.get("evidence", 0.0) != 0.0:
-                match = context.evidence
+                match = context.shared(episode_evidence)
                 info["evidence"] = {
                     "doc_ids": list(match.doc_ids),
                     "entities": sorted(match.matched),
                 }
         return info
+
+
+def _term_documents(scored: StepRewards, context: EpisodeContext) -> dict[str, list[str]]:
+    """The documents each built-in term that reads documents used on this step, for the terms
+    that were evaluated and applied: ``retrieval`` scores every id the searches returned,
+    ``evidence`` the documents of :func:`~medr3_env.rewards.evidence.evidence_documents`."""
+    applied = set(scored.values) - scored.not_applicable
+    used: dict[str, list[str]] = {}
+    if "retrieval" in applied:
+        used["retrieval"] = list(context.retrieved_ids)
+    if "evidence" in applied:
+        used["evidence"] = list(context.shared(episode_evidence).doc_ids)
+    return used

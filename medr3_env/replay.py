@@ -6,7 +6,7 @@ seed and item, feed it the stored action texts, and compare what comes back with
             print(mismatch.describe())
 
 Floats (scores, rewards) are compared with an absolute tolerance of ``1e-9``; everything else must
-be equal. Fields added in schema version 2 are checked only for version 2 records.
+be equal. Fields added in a schema version are checked only for records of that version or later.
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ _EPISODE_FIELDS_V2: tuple[str, ...] = (
     "corpus_fingerprint",
     "entity_extractor",
 )
+_TURN_FIELDS_V3: tuple[str, ...] = ("parse_error", "term_documents")
+_EPISODE_FIELDS_V3: tuple[str, ...] = ("evidence_entities", "evidence_doc_ids")
 
 
 def compare_records(
@@ -117,6 +119,11 @@ def compare_records(
     """Every field of ``actual`` (a replay) that differs from ``expected`` (the record)."""
     item_id = expected.item.id
     v2 = expected.schema_version >= 2
+    v3 = expected.schema_version >= 3
+    turn_fields = _TURN_FIELDS + (_TURN_FIELDS_V2 if v2 else ()) + (_TURN_FIELDS_V3 if v3 else ())
+    episode_fields = (
+        _EPISODE_FIELDS + (_EPISODE_FIELDS_V2 if v2 else ()) + (_EPISODE_FIELDS_V3 if v3 else ())
+    )
     out: list[Mismatch] = []
 
     def check(turn: int | None, name: str, a: Any, b: Any) -> None:
@@ -126,12 +133,12 @@ def compare_records(
     if len(expected.turns) != len(actual.turns):
         check(None, "number of turns", len(expected.turns), len(actual.turns))
     for old, new in zip(expected.turns, actual.turns, strict=False):
-        for name in _TURN_FIELDS + (_TURN_FIELDS_V2 if v2 else ()):
+        for name in turn_fields:
             a, b = getattr(old, name), getattr(new, name)
             if name == "retrieved":
                 a, b = [list(h) for h in a], [list(h) for h in b]
             check(old.index, name, a, b)
-    for name in _EPISODE_FIELDS + (_EPISODE_FIELDS_V2 if v2 else ()):
+    for name in episode_fields:
         a, b = getattr(expected, name), getattr(actual, name)
         if name in _EPISODE_FIELDS_V2 and a is None:
             continue

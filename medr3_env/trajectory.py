@@ -7,8 +7,13 @@ Schema history:
   step reward and terms), final answer, totals.
 * **2**: adds the initial observation, the parsed action of each turn (argument, reasoning,
   trailing text), terms that did not apply or failed, and what the index was built from
-  (``corpus_fingerprint``, ``entity_extractor``, ``medr3_version``). Version 1 files still load;
-  the new fields are then empty.
+  (``corpus_fingerprint``, ``entity_extractor``, ``medr3_version``).
+* **3**: adds the parser's error message of each turn (``parse_error``), the documents each
+  reward term used on each step (``term_documents``) and the episode's evidence documents
+  (``evidence_doc_ids``). Everything a turn holds is copied from the environment's ``info``;
+  nothing is parsed again.
+
+Older files still load; the fields they lack are then empty (``None`` or empty containers).
 """
 
 from __future__ import annotations
@@ -17,13 +22,23 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from medr3_env.actions import parse_action
 from medr3_env.corpora.records import QAItem
+from medr3_env.jsonl import JsonlError, iter_lines
 
-TRAJECTORY_SCHEMA_VERSION = 2
-SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+TRAJECTORY_SCHEMA_VERSION = 3
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3)
+
+
+class TrajectoryFormatError(ValueError):
+    """A line of a trajectory file is not a trajectory record; the message names file and line."""
+
+    def __init__(self, reason: str, *, path: str | Path, line: int) -> None:
+        self.reason = reason
+        self.path = str(path)
+        self.line = line
+        super().__init__(f"{self.path}, line {line}: {reason}")
 
 
 def _version_message(version: object) -> str:
@@ -40,18 +55,21 @@ class TurnRecord(BaseModel):
     index: int
     """1-based turn number."""
     action_text: str
-    """The model's turn exactly as passed to ``env.step``."""
+    """The turn the environment acted on (``info["action_text"]``): the text passed to
+    ``env.step``, a bytes turn decoded as UTF-8 (files before v3 hold ``""`` for bytes turns)."""
     action: str
     """``search``, ``read``, ``answer`` or ``invalid``."""
     error: str | None = None
     """Error code of a malformed or refused turn (see the environment contract)."""
     query: str | None = None
     argument: str | None = None
-    """Text inside the action tag (v2; ``None`` in v1 files)."""
+    """Text inside the action tag, ``None`` when the turn did not parse (v2; ``None`` in v1)."""
     reasoning: str | None = None
     """Reasoning the parser found before the action tag (v2)."""
     trailing_text: bool = False
     """Text followed the action tag (v2)."""
+    parse_error: str | None = None
+    """The parser's message for a turn that did not parse (v3)."""
     retrieved: list[tuple[str, float]] = Field(default_factory=list)
     """(doc id, score) of this turn's search hits, best first."""
     read_ids: list[str] = Field(default_factory=list)
@@ -64,6 +82,9 @@ class TurnRecord(BaseModel):
     """Raw value of each term evaluated on this step."""
     reward_not_applicable: list[str] = Field(default_factory=list)
     reward_errors: dict[str, str] = Field(default_factory=dict)
+    term_documents: dict[str, list[str]] = Field(default_factory=dict)
+    """Ids of the documents each term evaluated on this step used (``info["term_documents"]``,
+    v3)."""
 
 
 class TrajectoryRecord(BaseModel):
@@ -87,7 +108,10 @@ class TrajectoryRecord(BaseModel):
     reward_total: float
     """The episode return: Σ weight × term (equals the sum of step rewards)."""
     evidence_entities: list[str] | None = None
-    """The entities the evidence term counted (``info["evidence"]``); ``None`` in older files."""
+    """The entities the evidence term counted (``info["evidence"]["entities"]``); ``None`` when the
+    term was not weighted, and in files written before it was recorded."""
+    evidence_doc_ids: list[str] | None = None
+    """The documents the evidence term used (``info["evidence"]["doc_ids"]``, v3)."""
     corpus_fingerprint: str | None = None
     """Fingerprint of the indexed corpus, when the episode had a search index (v2)."""
     entity_extractor: str | None = None
@@ -118,21 +142,24 @@ def write_jsonl(records: Iterable[BaseModel], path: str | Path) -> Path:
 
 
 def read_trajectories(path: str | Path) -> Iterator[TrajectoryRecord]:
-    """Yield the records of a trajectory JSONL file (schema 1 or 2); blank lines are skipped.
+    """Yield the records of a trajectory JSONL file (schema 1 to 3); blank lines are skipped.
 
     Raises:
-        ValueError: a line is not valid JSON or not a trajectory record (the line is named).
+        TrajectoryFormatError: a line is not UTF-8, not JSON, of an unknown schema version or not
+            a trajectory record (the message names the file and the line).
+        OSError: the file cannot be opened.
     """
-    from medr3_env.corpora.jsonl import read_jsonl
-
-    for number, data in read_jsonl(path):
+    for number, data in iter_lines(path):
+        if isinstance(data, JsonlError):
+            raise TrajectoryFormatError(data.reason, path=path, line=number)
         version = data.get("schema_version")
         if version is not None and version not in SUPPORTED_SCHEMA_VERSIONS:
-            raise ValueError(f"{path}, line {number}: {_version_message(version)}")
+            raise TrajectoryFormatError(_version_message(version), path=path, line=number)
         try:
             yield TrajectoryRecord.model_validate(data)
-        except ValueError as exc:
-            raise ValueError(f"{path}, line {number}: not a trajectory record ({exc})") from exc
+        except ValidationError as exc:
+            reason = f"not a trajectory record ({exc})"
+            raise TrajectoryFormatError(reason, path=path, line=number) from exc
 
 
 class TrajectoryRecorder:
@@ -163,26 +190,28 @@ class TrajectoryRecorder:
         return observation, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        """Step the environment and append the turn to the record."""
+        """Step the environment and append the turn to the record, copied from ``info``."""
         observation, reward, terminated, truncated, info = self.env.step(action)
-        parsed = parse_action(action) if isinstance(action, str) else None
+        parsed = info["parsed_action"]
         self._turns.append(
             TurnRecord(
                 index=info["turn"],
-                action_text=action if isinstance(action, str) else "",
+                action_text=info["action_text"],
                 action=info["action"],
                 error=info["error"],
                 query=info["query"],
-                argument=parsed.argument if parsed and parsed.valid else None,
-                reasoning=parsed.reasoning if parsed else None,
-                trailing_text=bool(parsed and parsed.trailing_text),
+                argument=parsed["argument"] if parsed["valid"] else None,
+                reasoning=parsed["reasoning"],
+                trailing_text=parsed["trailing_text"],
+                parse_error=parsed["error"],
                 retrieved=list(zip(info["retrieved_ids"], info["retrieved_scores"], strict=True)),
                 read_ids=list(info["read_ids"]),
                 observation=observation,
                 reward=float(reward),
                 reward_terms=dict(info["step_reward_terms"]),
-                reward_not_applicable=list(info.get("reward_not_applicable", ())),
+                reward_not_applicable=list(info["reward_not_applicable"]),
                 reward_errors=dict(info.get("reward_errors", {})),
+                term_documents={k: list(v) for k, v in info["term_documents"].items()},
             )
         )
         self._last = (terminated, truncated, info)
@@ -199,6 +228,7 @@ class TrajectoryRecorder:
         from medr3_env.version import __version__
 
         terminated, truncated, info = self._last
+        evidence = info.get("evidence") or {}
         base = getattr(self.env, "unwrapped", self.env)  # gym.make() wraps the environment
         manifest = getattr(getattr(base, "searcher", None), "manifest", None)
         return TrajectoryRecord(
@@ -214,7 +244,8 @@ class TrajectoryRecorder:
             reward_terms=dict(info["reward_terms"]),
             reward_weights=dict(info["reward_weights"]),
             reward_total=float(info["reward_total"]),
-            evidence_entities=(info.get("evidence") or {}).get("entities"),
+            evidence_entities=evidence.get("entities"),
+            evidence_doc_ids=evidence.get("doc_ids"),
             corpus_fingerprint=getattr(manifest, "corpus_fingerprint", None),
             entity_extractor=getattr(manifest, "entity_extractor", None),
             medr3_version=__version__,

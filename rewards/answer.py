@@ -137,10 +137,19 @@ def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
     return exact_match(answer, golds)
 
 
+def final_answer_score(ctx: EpisodeContext) -> float:
+    """``score_answer`` of the episode's final answer, 0 without one (use :func:`answer_score`,
+    which computes it once per context)."""
+    if ctx.final_answer is None:
+        return 0.0
+    return score_answer(ctx.item, ctx.final_answer, ctx.config.answer_metric)
+
+
 def answer_score(ctx: EpisodeContext) -> float:
     """``score_answer`` of the final answer (0 without one), ignoring the reasoning gate: the factor
-    that gates the process terms (``retrieval``, ``evidence``)."""
-    return ctx.final_answer_score
+    that gates the process terms (``retrieval``, ``evidence``). Computed once per context and
+    shared by the ``answer`` term, the process terms' gate and ``info["correct"]``."""
+    return ctx.shared(final_answer_score)
 
 
 def is_correct(ctx: EpisodeContext) -> bool:
@@ -157,4 +166,4 @@ def answer_reward(ctx: EpisodeContext) -> float:
     min_words = ctx.config.min_reasoning_words or 0
     if min_words and real_word_count(ctx.reasoning) < min_words:
         return 0.0
-    return ctx.final_answer_score
+    return answer_score(ctx)

@@ -1,18 +1,24 @@
-"""The read-only view of an episode that every reward term receives."""
+"""The read-only view of an episode that every reward term receives.
+
+It imports no reward term: what several terms derive from the episode (the answer score, the
+evidence match) is computed by the term's own module through :meth:`EpisodeContext.shared`, so
+data flows one way, from the context to the terms.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from medr3_env.corpora.records import QAItem
 from medr3_env.search.base import Hit, IndexedDocument
 
 if TYPE_CHECKING:
     from medr3_env.config import EnvConfig
-    from medr3_env.rewards.evidence import EvidenceMatch
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,9 @@ class EpisodeContext:
     """Lazy lookup of every document retrieved or read in this episode, by id."""
     terminated: bool = False
     truncated: bool = False
+    _shared: dict[Callable[..., Any], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def done(self) -> bool:
@@ -86,20 +95,13 @@ class EpisodeContext:
         """The model's reasoning over all valid turns (fake-observation turns are excluded)."""
         return "\n".join(t.reasoning for t in self.turns if t.valid and t.reasoning)
 
-    @cached_property
-    def evidence(self) -> EvidenceMatch:
-        """What the ``evidence`` term counts (documents used, matched entities), computed once per
-        context and shared by the term, ``info["evidence"]`` and the viewer."""
-        from medr3_env.rewards.evidence import episode_evidence
-
-        return episode_evidence(self)
-
-    @cached_property
-    def final_answer_score(self) -> float:
-        """``score_answer`` of the final answer (0 without one), computed once per context: the
-        ``answer`` term, the process terms' gate and ``info["correct"]`` share it."""
-        if self.final_answer is None:
-            return 0.0
-        from medr3_env.rewards.answer import score_answer
-
-        return score_answer(self.item, self.final_answer, self.config.answer_metric)
+    def shared(self, fn: Callable[[EpisodeContext], T]) -> T:
+        """``fn(self)``, computed once per context and shared by every caller: the terms of one
+        step, ``info`` and the recorder all see the same value. For example
+        ``ctx.shared(episode_evidence)`` (:mod:`medr3_env.rewards.evidence`) or
+        ``ctx.shared(final_answer_score)`` (:mod:`medr3_env.rewards.answer`)."""
+        try:
+            return self._shared[fn]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._shared[fn] = fn(self)
+            return value

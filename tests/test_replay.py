@@ -1,4 +1,4 @@
-"""Trajectory records (schema v2, v1 still readable) and deterministic replay."""
+"""Trajectory records (schema v3; v1 and v2 still readable) and deterministic replay."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typer.testing import CliRunner
 
 from medr3_env.baseline import ScriptedPolicy
 from medr3_env.cli import app
+from medr3_env.corpora.errors import CorpusFormatError
 from medr3_env.episodes import run_episode
 from medr3_env.replay import compare_records, replay_file, replay_records
 from medr3_env.trajectory import (
     TRAJECTORY_SCHEMA_VERSION,
+    TrajectoryFormatError,
     TrajectoryRecorder,
     read_trajectories,
     write_jsonl,
@@ -50,7 +52,7 @@ def _rewrite(path, out, edit):
 def test_record_holds_everything_needed_to_replay(recorded):
     _, records = recorded
     first = records[0]
-    assert first.schema_version == TRAJECTORY_SCHEMA_VERSION == 2
+    assert first.schema_version == TRAJECTORY_SCHEMA_VERSION == 3
     assert first.seed == 3 and first.config["stage"] == "joint" and first.config["split"] == "test"
     assert first.initial_observation and first.item.question in first.initial_observation
     search, read, answer = first.turns
@@ -58,10 +60,17 @@ def test_record_holds_everything_needed_to_replay(recorded):
     assert search.retrieved and all(isinstance(s, float) for _, s in search.retrieved)
     assert read.read_ids == [read.argument] and read.observation.startswith("<information>")
     assert answer.observation == "" and answer.argument == first.final_answer
+    # v3: the documents each term used, on the step it was evaluated (both terms are terminal).
+    assert search.term_documents == {} and read.term_documents == {}
+    assert answer.term_documents["retrieval"] == [doc_id for doc_id, _ in search.retrieved]
+    assert answer.term_documents["evidence"] == first.evidence_doc_ids == [read.argument]
+    assert first.evidence_entities and search.parse_error is None
     assert first.reward_total == pytest.approx(sum(t.reward for t in first.turns))
     assert first.corpus_fingerprint and first.entity_extractor and first.medr3_version
     broken = records[-1]
     assert [t.error for t in broken.turns] == ["unknown_tag", None, "unknown_doc"]
+    assert broken.turns[0].parse_error and "<query>" in broken.turns[0].parse_error
+    assert broken.turns[0].argument is None and broken.turns[2].parse_error is None
     assert broken.turns[1].trailing_text and broken.truncated and not broken.terminated
 
 
@@ -113,12 +122,37 @@ def test_compare_records_tolerates_only_tiny_float_noise(recorded):
     assert [m.field for m in compare_records(record, off)] == ["reward_total"]
 
 
+V3_TURN = ("parse_error", "term_documents")
+V3_EPISODE = ("evidence_doc_ids",)
+
+
+def _downgrade_to_v2(rows):
+    for row in rows:
+        row["schema_version"] = 2
+        for key in V3_EPISODE:
+            row.pop(key)
+        for turn in row["turns"]:
+            for key in V3_TURN:
+                turn.pop(key)
+
+
+def test_version_2_files_still_load_and_replay(recorded, tmp_path):
+    path, records = recorded
+    old = _rewrite(path, tmp_path / "v2.jsonl", _downgrade_to_v2)
+    loaded = list(read_trajectories(old))
+    assert [r.schema_version for r in loaded] == [2] * len(records)
+    assert loaded[0].evidence_doc_ids is None and loaded[0].turns[-1].term_documents == {}
+    assert loaded[0].turns[0].argument == records[0].turns[0].argument
+    assert all(r.ok for r in replay_records(loaded))
+
+
 def test_version_1_files_still_load_and_replay(recorded, tmp_path):
     path, records = recorded
     v2_turn = ("argument", "reasoning", "trailing_text", "reward_not_applicable", "reward_errors")
     v2_episode = ("initial_observation", "corpus_fingerprint", "entity_extractor", "medr3_version")
 
     def downgrade(rows):
+        _downgrade_to_v2(rows)
         for row in rows:
             row["schema_version"] = 1
             for key in v2_episode:
@@ -143,6 +177,22 @@ def test_unknown_schema_version_and_bad_lines_give_clear_errors(recorded, tmp_pa
     garbage.write_text('{"not": "a record"}\n', encoding="utf-8")
     result = runner.invoke(app, ["replay", str(garbage), "--check"])
     assert result.exit_code == 2 and "line 1: not a trajectory record" in result.output
+    # A broken line among good ones: the trajectory reader names it, not the corpus reader.
+    good = path.read_text(encoding="utf-8").splitlines()
+    for bad_line, reason in (("{oops", "invalid JSON"), ("[1, 2]", "expected a JSON object")):
+        broken = tmp_path / "broken.jsonl"
+        broken.write_text(f"{good[0]}\n\n{bad_line}\n{good[1]}\n", encoding="utf-8")
+        with pytest.raises(TrajectoryFormatError) as caught:
+            list(read_trajectories(broken))
+        assert not isinstance(caught.value, CorpusFormatError)
+        assert caught.value.line == 3 and str(caught.value).startswith(f"{broken}, line 3: ")
+        assert reason in str(caught.value)
+        output = runner.invoke(app, ["replay", str(broken)]).output
+        assert "line 3" in output and reason in output
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(good[0].encode() + b"\n" + '{"q": "caf\xe9"}'.encode("latin-1") + b"\n")
+    with pytest.raises(TrajectoryFormatError, match="line 2: not UTF-8"):
+        list(read_trajectories(latin1))
     missing = runner.invoke(app, ["replay", str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "file not found" in missing.output
     empty = tmp_path / "empty.jsonl"
@@ -170,3 +220,23 @@ def test_recorder_works_on_a_gym_make_environment(tmp_path):
     assert record.config["stage"] == "reasoning" and record.seed == 5 and len(record.turns) == 1
     path = write_jsonl([record], tmp_path / "one.jsonl")
     assert all(r.ok for r in replay_file(path))
+
+
+def test_bytes_turn_is_recorded_as_its_decoded_text(starter_searcher, tmp_path):
+    from medr3_env import MedR3Env
+
+    env = MedR3Env(searcher=starter_searcher, split="test")
+    recorder = TrajectoryRecorder(env)
+    recorder.reset(seed=1)
+    query = "warfarin reversal \u00e9"
+    recorder.step(f"<think>check dosing</think><search>{query}</search>".encode())
+    recorder.step(b"<answer>\xff</answer>")  # not UTF-8: replaced, as the environment reads it
+    record = recorder.record()
+    first, last = record.turns
+    assert first.action_text == f"<think>check dosing</think><search>{query}</search>"
+    assert first.action == "search" and first.query == first.argument == query
+    assert first.reasoning == "check dosing"
+    assert last.action_text == "<answer>\ufffd</answer>" and record.final_answer == "\ufffd"
+    path = write_jsonl([record], tmp_path / "bytes.jsonl")
+    results = list(replay_file(path))
+    assert all(r.ok for r in results), [m.describe() for r in results for m in r.mismatches]

@@ -563,6 +563,7 @@ def test_viewer_highlights_exactly_what_the_evidence_term_counted(starter_search
     from medr3_env.attacks import make_policy
     from medr3_env.entities import load_extractor
     from medr3_env.episodes import run_episode
+    from medr3_env.rewards.evidence import match_evidence
     from medr3_env.viewer.highlight import matched_entities
 
     env = MedR3Env(searcher=starter_searcher)
@@ -572,11 +573,16 @@ def test_viewer_highlights_exactly_what_the_evidence_term_counted(starter_search
     for name in ("honest", "volume_option_searches", "answer_at_once", "entity_list_with_prefix"):
         for item in items:
             record = run_episode(env, make_policy(name), item_id=item.id)
-            assert record.evidence_entities is not None
-            assert matched_entities(record, extractor) == set(record.evidence_entities)
-            # Recomputed from the recorded observations (older records), the set is the same.
-            older = record.model_copy(update={"evidence_entities": None})
-            assert matched_entities(older, extractor) == set(record.evidence_entities), name
+            assert record.evidence_entities is not None and record.evidence_doc_ids is not None
+            # The viewer shows what was recorded, and that is what the term's own function finds
+            # on the recorded documents and reasoning.
+            documents = [starter_searcher.get(i) for i in record.evidence_doc_ids]
+            seen = [starter_searcher.get(i) for i in record.turns[-1].read_ids]
+            reasoning = "\n".join(
+                t.reasoning for t in record.turns if t.action != "invalid" and t.reasoning
+            )
+            expected = match_evidence(extractor, record.item, reasoning, documents, seen).matched
+            assert matched_entities(record) == expected == set(record.evidence_entities), name
             counted += bool(record.evidence_entities)
     assert counted > 0
 

@@ -102,6 +102,52 @@ def test_highlights_are_entities_the_evidence_term_matched(records):
     assert build_payload(records, highlight_entities=False)["spans"] == {}
 
 
+def _marked(data, index):
+    spans = data["spans"].get(str(index), [])
+    text = data["strings"][index]
+    return [
+        (text[spans[i] : spans[i + 1]], data["entities"][spans[i + 2]])
+        for i in range(0, len(spans), 3)
+    ]
+
+
+def test_highlights_come_from_the_record_not_from_the_observation_text(records):
+    record = records[0]
+    search, read, answer = record.turns
+    assert record.evidence_doc_ids == [read.argument] and record.evidence_entities
+    kept = sorted(record.evidence_entities)[:1]
+    # A changed observation still has the recorded entities marked wherever they now stand, and
+    # only the recorded ones: nothing is matched again from the text.
+    moved = read.model_copy(
+        update={"observation": f"Moved text first. {kept[0]} appears here.\n{read.observation}"}
+    )
+    edited = record.model_copy(update={"turns": [search, moved, answer], "evidence_entities": kept})
+    data = build_payload([edited])
+    episode = data["episodes"][0]
+    assert [data["entities"][i] for i in episode["ent"]] == kept
+    marks = _marked(data, episode["turns"][1]["o"])
+    assert marks and {entity for _, entity in marks} == set(kept)
+    assert data["strings"][episode["turns"][1]["o"]].index(marks[0][0]) == len("Moved text first. ")
+    # Turn text of valid turns and the evidence documents are marked; search results are not.
+    assert [t["m"] for t in episode["turns"]] == [1, 3, 1]
+    assert _marked(data, episode["turns"][0]["o"]) == []
+    # Without recorded entities nothing is highlighted, whatever the texts say.
+    bare = build_payload([record.model_copy(update={"evidence_entities": None})])
+    assert bare["episodes"][0]["ent"] == [] and bare["spans"] == {}
+
+
+def test_a_read_document_the_evidence_term_did_not_use_is_not_highlighted(records):
+    record = records[0]
+    unused = record.model_copy(update={"evidence_doc_ids": ["some-other-document"]})
+    older = record.model_copy(update={"evidence_doc_ids": None})  # schema 2: no document ids
+    for variant in (unused, older):
+        episode = build_payload([variant])["episodes"][0]
+        assert episode["ent"] and [t["m"] for t in episode["turns"]] == [1, 1, 1]
+    invalid = record.turns[0].model_copy(update={"action": "invalid", "error": "not_allowed"})
+    episode = build_payload([record.model_copy(update={"turns": [invalid, *record.turns[1:]]})])
+    assert [t["m"] for t in episode["episodes"][0]["turns"]] == [0, 3, 1]
+
+
 # ------------------------------------------------------------------ in the browser
 @pytest.fixture(scope="module")
 def browser():

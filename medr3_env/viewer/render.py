@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from medr3_env.entities import EntityExtractor, load_extractor
 from medr3_env.trajectory import TrajectoryRecord
+from medr3_env.viewer.highlight import entity_spans, highlighted_texts, matched_entities
 
 ASSETS = Path(__file__).with_name("assets")
 _MARKER = re.compile(r"__MEDR3_(TITLE|CSS|JS|DATA)__")
@@ -79,6 +81,7 @@ def _episode(number: int, record: TrajectoryRecord, strings: _StringTable) -> di
                 "t": {k: _round(v) for k, v in turn.reward_terms.items()},
                 "hits": [[doc_id, _round(score)] for doc_id, score in turn.retrieved],
                 "read": list(turn.read_ids),
+                "m": 0,
             }
             for turn in record.turns
         ],
@@ -88,43 +91,39 @@ def _episode(number: int, record: TrajectoryRecord, strings: _StringTable) -> di
 def _add_entities(
     records: list[TrajectoryRecord], episodes: list[dict[str, Any]], strings: _StringTable
 ) -> tuple[list[str], dict[str, list[Any]]]:
-    """Fill each episode's matched entity ids and return the entity names and per-string spans."""
-    from medr3_env.entities import load_extractor
-    from medr3_env.viewer.highlight import entity_spans, matched_entities
-
+    """Fill each episode's matched entity ids (the recorded ``evidence_entities``) and return the
+    entity names and the spans, per string, where the texts :func:`highlighted_texts` picks
+    mention them."""
     names: dict[str, int] = {}
-    texts: set[int] = set()
-    doc_cache: dict[str, Any] = {}
-    by_spec: dict[str, Any] = {}
+    spans: dict[str, list[Any]] = {}
+    extractors: dict[str, EntityExtractor] = {}
+    done: set[tuple[str, int, frozenset[str]]] = set()
     for record, episode in zip(records, episodes, strict=True):
-        spec = str(record.config.get("entity_extractor", "auto"))
-        if spec not in by_spec:
-            by_spec[spec] = load_extractor(spec)
-        matched = matched_entities(record, by_spec[spec], doc_cache)
+        matched = matched_entities(record)
         if not matched:
             continue
         episode["ent"] = sorted(names.setdefault(e, len(names)) for e in matched)
-        episode["x"] = spec
-        for turn in episode["turns"]:
-            texts.add(turn["a"])
-            if turn["o"] is not None:
-                texts.add(turn["o"])
-    spans: dict[str, list[Any]] = {}
-    span_cache: dict[tuple[str, int], list[Any]] = {}
-    for episode in episodes:
-        if "x" not in episode:
-            continue
-        extractor = by_spec[episode.pop("x")]
-        for turn in episode["turns"]:
-            for index in (turn["a"], turn["o"]):
-                if index is None or (extractor.name, index) in span_cache:
+        spec = str(record.config.get("entity_extractor", "auto"))
+        if spec not in extractors:
+            extractors[spec] = load_extractor(spec)
+        extractor = extractors[spec]
+        for (_, mark_text, mark_feedback), shown in zip(
+            highlighted_texts(record), episode["turns"], strict=True
+        ):
+            shown["m"] = int(mark_text) | 2 * int(mark_feedback)
+            for index in (shown["a"] if mark_text else None, shown["o"] if mark_feedback else None):
+                if index is None or (spec, index, matched) in done:
                     continue
+                done.add((spec, index, matched))
                 text = strings.items[index]
-                found = [s for s in entity_spans(extractor, text) if s[2] in names]
+                found = [s for s in entity_spans(extractor, text) if s[2] in matched]
                 flat = [v for s, e, ent in _utf16_offsets(text, found) for v in (s, e, names[ent])]
-                span_cache[(extractor.name, index)] = flat
                 if flat:
-                    spans[str(index)] = flat
+                    known = spans.setdefault(str(index), [])
+                    have = {tuple(known[i : i + 3]) for i in range(0, len(known), 3)}
+                    for i in range(0, len(flat), 3):
+                        if tuple(flat[i : i + 3]) not in have:
+                            known.extend(flat[i : i + 3])
     return list(names), spans
 
 

@@ -38,6 +38,7 @@
   const str = (index) => (index === null || index === undefined ? "" : STRINGS[index]);
 
   // ---------------------------------------------------------------- highlighting
+  const NONE = new Set();
   function highlighted(index, allowed) {
     const text = str(index);
     const spans = (DATA.spans && DATA.spans[index]) || [];
@@ -102,11 +103,12 @@
       el("span", { className: "num", text: `reward ${fmt(turn.r)}` }),
       el("span", { text: Object.entries(turn.t).map(([k, v]) => `${k} ${fmt(v)}`).join(" · ") }),
     ]);
-    out.push(el("div", { className: "msg assistant" }, [who, highlighted(turn.a, allowed)]));
+    // turn.m: bit 1 marks the turn text, bit 2 the feedback (the evidence term's own documents).
+    out.push(el("div", { className: "msg assistant" }, [who, highlighted(turn.a, turn.m & 1 ? allowed : NONE)]));
     if (turn.o === null || turn.o === undefined || str(turn.o) === "") return out;
     const isError = str(turn.o).startsWith("<error>");
     let label = "environment";
-    let body = highlighted(turn.o, allowed);
+    let body = highlighted(turn.o, turn.m & 2 ? allowed : NONE);
     if (turn.k === "search" || turn.k === "read") {
       const summaryText = turn.k === "search"
         ? `${turn.hits.length} documents retrieved: ${turn.hits.map((h) => `${h[0]} (${fmt(h[1])})`).join(", ")}`
