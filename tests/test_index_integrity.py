@@ -368,3 +368,292 @@ def test_medrag_size_hint_is_counted_only_when_asked(tmp_path, monkeypatch):
     assert calls == []  # loading (every gym.make) never reads the whole file
     assert corpus.size_hint == 42 and len(calls) == 1
     assert corpus.size_hint == 42 and len(calls) == 1
+
+
+# --- resumable tantivy builds ------------------------------------------------------------
+
+RESUME_DOCS = [
+    Document(
+        id=f"r{i}",
+        title=f"Report {i}",
+        content=f"word{i} {['metformin', 'warfarin', 'digoxin'][i % 3]} dosing, group{i % 37}. "
+        f"Case {i % 11} with {'more words ' * (i % 5)}follow-up.",
+    )
+    for i in range(600)
+]
+RESUME_QUERIES = ["word17", "group5", "group12 word599 group30", "word0 word400 word450"]
+"""Queries of rare words: every matching document is a hit (no ties cut at ``k``)."""
+
+
+def _content(docs):
+    return [doc.model_dump_json().encode() for doc in docs]
+
+
+RESUME_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    from test_index_integrity import resume_build
+
+    print("finished", resume_build(Path(sys.argv[1])), flush=True)
+    """
+)
+
+
+class CountingExtractor:
+    """The real "none" extractor, counting the documents it is given (what gets indexed)."""
+
+    def __init__(self) -> None:
+        from medr3_env.entities import load_extractor
+
+        self.inner = load_extractor("none")
+        self.name = self.inner.name
+        self.texts = 0
+
+    def extract_sentences(self, texts, batch_size=64):
+        texts = list(texts)
+        self.texts += len(texts)
+        return self.inner.extract_sentences(texts, batch_size)
+
+
+def resume_build(out: Path, docs=RESUME_DOCS, *, stop_after: int | None = None, **options):
+    """A tantivy build of ``docs`` that commits every 200 documents (100 a batch); with
+    ``stop_after`` it is interrupted (KeyboardInterrupt) after reading that many documents.
+    Returns how many documents the extractor was given (prepared for indexing)."""
+    from medr3_env.search.index_cache import build_index_dir
+    from medr3_env.search.tantivy_backend import build_tantivy_index
+
+    extractor = CountingExtractor()
+
+    def stream():
+        for position, doc in enumerate(docs):
+            if position == stop_after:
+                raise KeyboardInterrupt
+            yield doc
+
+    # The fingerprint reads the documents, never the interrupted stream.
+    corpus = Corpus(
+        "resume-test", stream, fingerprint_source=lambda: _content(docs), size_hint=len(docs)
+    )
+    build_index_dir(
+        corpus,
+        out,
+        backend="tantivy",
+        extractor=extractor.name,
+        builder=lambda c, d: build_tantivy_index(
+            c, d, extractor, batch_size=100, commit_every=200, progress=False
+        ),
+        **options,
+    )
+    return extractor.texts
+
+
+def _results(directory: Path) -> list[list[tuple[str, float]]]:
+    searcher = open_index(directory)
+    try:
+        return [
+            sorted((h.doc_id, round(h.score, 4)) for h in searcher.search(q, k=50))
+            for q in RESUME_QUERIES
+        ]
+    finally:
+        searcher.close()
+
+
+def _ids_held(directory: Path) -> dict[str, int]:
+    """How many times each document id occurs in the tantivy index in ``directory``."""
+    import tantivy
+
+    index = tantivy.Index.open(str(directory))
+    searcher = index.searcher()
+    counts = {}
+    for doc in RESUME_DOCS:
+        query = tantivy.Query.term_query(index.schema, "id", doc.id, index_option="basic")
+        counts[doc.id] = searcher.search(query, limit=5, count=True).count
+    return counts
+
+
+needs_tantivy = pytest.mark.skipif("tantivy" not in backends(), reason="needs tantivy")
+
+
+@pytest.fixture(scope="module")
+def fresh_results(tmp_path_factory) -> list[list[tuple[str, float]]]:
+    out = tmp_path_factory.mktemp("fresh") / "ix"
+    assert resume_build(out) == len(RESUME_DOCS)
+    return _results(out)
+
+
+def _checkpoint(out: Path):
+    from medr3_env.search.checkpoint import BuildCheckpoint
+
+    return BuildCheckpoint.read(out.with_name(out.name + ".partial"))
+
+
+@needs_tantivy
+@pytest.mark.slow
+def test_tantivy_build_killed_after_a_commit_resumes_from_its_checkpoint(
+    tmp_path, caplog, fresh_results
+):
+    out = tmp_path / "ix"
+    # SIGKILL at the 5th batch: 400 documents committed, the 5th batch read but not committed.
+    env = {**os.environ, "MEDR3_DEBUG_PAUSE": "indexing@5"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RESUME_SCRIPT, str(out), str(Path(__file__).parent)],
+        env=env,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("medr3-debug-pause indexing"):
+            break
+    else:
+        pytest.fail(f"the build never paused (exit {proc.wait()})")
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+    checkpoint = _checkpoint(out)
+    assert checkpoint is not None and checkpoint.documents_committed == 400
+    assert not out.exists()
+
+    with caplog.at_level("WARNING"):
+        prepared = resume_build(out)
+    assert "resuming the interrupted build" in caplog.text and "400 documents" in caplog.text
+    assert prepared == len(RESUME_DOCS) - 400  # the committed documents were not indexed again
+    assert set(_ids_held(out).values()) == {1}  # every document exactly once
+    assert _results(out) == fresh_results
+    manifest = IndexManifest.read(out)
+    assert manifest.doc_count == len(RESUME_DOCS) and manifest.probe_id == "r0"
+    assert "medr3-checkpoint.json" not in manifest.files
+    assert not (out / "medr3-checkpoint.json").exists()
+    assert not out.with_name("ix.partial").exists()
+    verify_index(out)
+
+
+@needs_tantivy
+def test_interrupted_tantivy_build_resumes_and_equals_a_fresh_one(tmp_path, fresh_results):
+    out = tmp_path / "ix"
+    with pytest.raises(KeyboardInterrupt):
+        resume_build(out, stop_after=450)  # commits at 200 and 400; 50 documents lost
+    assert _checkpoint(out).documents_committed == 400
+    assert resume_build(out) == len(RESUME_DOCS) - 400
+    assert _results(out) == fresh_results
+    assert set(_ids_held(out).values()) == {1}
+    # Interrupted again after the resume's first commit: it resumes from the later checkpoint.
+    again = tmp_path / "again"
+    with pytest.raises(KeyboardInterrupt):
+        resume_build(again, stop_after=250)
+    with pytest.raises(KeyboardInterrupt):
+        resume_build(again, stop_after=500)
+    assert _checkpoint(again).documents_committed == 400
+    assert resume_build(again) == len(RESUME_DOCS) - 400
+    assert _results(again) == fresh_results
+
+
+@needs_tantivy
+def test_checkpoint_of_another_corpus_is_discarded_with_the_reason(tmp_path, caplog, fresh_results):
+    out = tmp_path / "ix"
+    other = [d.model_copy(update={"content": d.content + " extra"}) for d in RESUME_DOCS]
+    with pytest.raises(KeyboardInterrupt):
+        resume_build(out, other, stop_after=450)
+    with caplog.at_level("WARNING"):
+        assert resume_build(out) == len(RESUME_DOCS)  # everything indexed again
+    assert "discarding the interrupted build" in caplog.text
+    assert "another corpus content" in caplog.text
+    assert _results(out) == fresh_results
+
+
+@needs_tantivy
+def test_restart_discards_a_matching_checkpoint(tmp_path, caplog):
+    out = tmp_path / "ix"
+    with pytest.raises(KeyboardInterrupt):
+        resume_build(out, stop_after=450)
+    with caplog.at_level("WARNING"):
+        assert resume_build(out, resume=False) == len(RESUME_DOCS)
+    assert "a restart was asked for" in caplog.text
+    assert set(_ids_held(out).values()) == {1}
+
+
+@needs_tantivy
+def test_forged_checkpoint_whose_index_is_not_the_corpus_start_is_rebuilt(
+    tmp_path, caplog, fresh_results
+):
+    """A checkpoint that claims this corpus over an index of other documents: the skipped
+    documents are looked up, found missing, and the build starts over."""
+    from medr3_env.search.checkpoint import CHECKPOINT_NAME
+    from medr3_env.search.index_cache import _identity
+
+    out = tmp_path / "ix"
+    shifted = [d.model_copy(update={"id": "x" + d.id}) for d in RESUME_DOCS]
+    with pytest.raises(KeyboardInterrupt):
+        resume_build(out, shifted, stop_after=450)
+    checkpoint = _checkpoint(out)
+    target = Corpus(
+        "resume-test", lambda: iter(RESUME_DOCS), fingerprint_source=lambda: _content(RESUME_DOCS)
+    )
+    checkpoint.identity = _identity(target, "tantivy", checkpoint.identity.entity_extractor)
+    checkpoint.write(out.with_name("ix.partial"))
+    assert (out.with_name("ix.partial") / CHECKPOINT_NAME).exists()
+    with caplog.at_level("WARNING"):
+        assert resume_build(out) == len(RESUME_DOCS)
+    assert "resuming" in caplog.text and "lacks document 'r0'" in caplog.text
+    assert _results(out) == fresh_results
+    assert set(_ids_held(out).values()) == {1}
+
+
+def test_whoosh_build_does_not_resume_a_partial_folder(tmp_path, caplog):
+    from medr3_env.search.checkpoint import BuildCheckpoint, BuildIdentity
+
+    out = tmp_path / "ix"
+    partial = tmp_path / "ix.partial"
+    partial.mkdir()
+    identity = BuildIdentity(
+        schema_version=2,
+        backend="tantivy",
+        entity_extractor="none",
+        corpus_name="x",
+        corpus_fingerprint="f",
+        medr3_version="0",
+    )
+    BuildCheckpoint(identity=identity).write(partial)
+    with caplog.at_level("WARNING"):
+        manifest = build_index(small_corpus(), out, entity_extractor="none")
+    assert "a whoosh build does not resume" in caplog.text
+    assert manifest.doc_count == len(DOCS) and not partial.exists()
+
+
+def test_verify_compares_the_document_count_with_the_index(tmp_path):
+    out = tmp_path / "ix"
+    build_index(small_corpus(), out, entity_extractor="none")
+    manifest = IndexManifest.read(out)
+    manifest.doc_count += 1
+    manifest.write(out)  # a consistent manifest (valid checksum) that miscounts
+    with pytest.raises(IndexCorruptError, match=r"holds 7 documents, the manifest records 8"):
+        verify_index(out)
+
+
+def test_debug_pause_can_wait_for_the_nth_time_a_stage_is_reached(monkeypatch, capsys):
+    from medr3_env.search import integrity
+
+    monkeypatch.setattr(integrity, "_PAUSE_SEEN", {})
+    monkeypatch.setenv("MEDR3_DEBUG_PAUSE", "stage-x@3:0")
+    for _ in range(4):
+        integrity.debug_pause("stage-x")
+        integrity.debug_pause("stage-y")
+    assert capsys.readouterr().err.count("medr3-debug-pause stage-x") == 1
+
+
+@needs_tantivy
+def test_cli_restart_flag_discards_the_checkpoint(tmp_path, caplog):
+    out = tmp_path / "ix"
+    with pytest.raises(KeyboardInterrupt):
+        resume_build(out, stop_after=450)
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(f'{{"id": "{i}", "content": "text {i}"}}\n' for i in range(30)))
+    argv = ["index", "build", "--corpus", f"medrag:{corpus}", "--out", str(out)]
+    argv += ["--backend", "tantivy", "--entity-extractor", "none", "--restart"]
+    with caplog.at_level("WARNING"):
+        result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "a restart was asked for" in caplog.text and "indexed 30 documents" in result.output
+    assert not out.with_name("ix.partial").exists()

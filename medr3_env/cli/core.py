@@ -97,8 +97,17 @@ def index_build(
         "whoosh", help=f"Local search backend: {', '.join(_backends(local=True))}."
     ),
     entity_extractor: str = typer.Option("auto", help="auto, lexicon, none or spacy:MODEL."),
+    restart: bool = typer.Option(
+        False,
+        "--restart",
+        help="Discard what an interrupted tantivy build of --out committed and start over "
+        "(default: continue from its last checkpoint when corpus and options match).",
+    ),
 ) -> None:
-    """Build an index explicitly (progress with docs/s and ETA on stderr)."""
+    """Build an index explicitly (progress with docs/s and ETA on stderr).
+
+    A tantivy build commits every 100,000 documents (or 5 minutes) into OUT.partial; a rerun
+    after an interruption continues from there. A Whoosh build starts over."""
     from medr3_env.search import build_index, build_searcher
 
     if out is None:
@@ -109,7 +118,12 @@ def index_build(
         where = getattr(searcher, "directory", "the cache")
     else:
         manifest = build_index(
-            corpus, out, backend=backend, entity_extractor=entity_extractor, progress=True
+            corpus,
+            out,
+            backend=backend,
+            entity_extractor=entity_extractor,
+            progress=True,
+            resume=not restart,
         )
         where = out
     console.print(

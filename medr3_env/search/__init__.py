@@ -80,13 +80,20 @@ def build_index(
     backend: str = "whoosh",
     entity_extractor: str = "auto",
     progress: bool | None = None,
+    resume: bool = True,
 ) -> IndexManifest:
     """Build an index for ``corpus`` into ``out_dir`` (replacing it atomically, under
-    ``<out_dir>.lock``)."""
+    ``<out_dir>.lock``). An interrupted tantivy build of the same corpus and options continues
+    from its last commit; ``resume=False`` starts over (Whoosh builds always start over)."""
     loaded = load_corpus(corpus)
     extractor_name, builder = _builder(backend, entity_extractor, progress)
     return build_index_dir(
-        loaded, Path(out_dir), backend=backend, extractor=extractor_name, builder=builder
+        loaded,
+        Path(out_dir),
+        backend=backend,
+        extractor=extractor_name,
+        builder=builder,
+        resume=resume,
     )
 
 

@@ -19,12 +19,20 @@ from typing import TypeVar
 from medr3_env.corpora.records import Corpus, Document
 from medr3_env.paths import cache_root
 from medr3_env.search.base import INDEX_SCHEMA_VERSION, MANIFEST_NAME, IndexManifest
+from medr3_env.search.checkpoint import (
+    CHECKPOINT_NAME,
+    BuildCheckpoint,
+    BuildIdentity,
+    StaleCheckpointError,
+    mismatch,
+)
 from medr3_env.search.integrity import (
     BuildLock,
     IndexCacheWarning,
     IndexCorruptError,
     debug_pause,
     index_files,
+    verify_index,
 )
 from medr3_env.version import __version__
 
@@ -54,30 +62,104 @@ def _remove_aside(directory: Path) -> None:
 
 
 def _clear_leftovers(out_dir: Path) -> None:
-    """Delete what interrupted builds of ``out_dir`` left (callers hold its build lock)."""
+    """Delete what interrupted builds of ``out_dir`` left (callers hold its build lock); a
+    ``.partial`` folder is kept for :func:`_work_dir` to resume or discard."""
     for pattern in (f"{out_dir.name}.tmp-*", f"{out_dir.name}.old-*"):
         for stale in out_dir.parent.glob(pattern):
             logger.info("removing %s, left by an interrupted build", stale)
             shutil.rmtree(stale, ignore_errors=True)
 
 
+def _identity(corpus: Corpus, backend: str, extractor: str) -> BuildIdentity:
+    return BuildIdentity(
+        schema_version=INDEX_SCHEMA_VERSION,
+        backend=backend,
+        entity_extractor=extractor,
+        corpus_name=corpus.name,
+        corpus_fingerprint=corpus.fingerprint(),
+        loader_options=dict(corpus.loader_options),
+        medr3_version=__version__,
+    )
+
+
+def partial_dir(out_dir: Path) -> Path:
+    """Where a resumable build of ``out_dir`` commits its work until it is complete."""
+    return out_dir.with_name(f"{out_dir.name}.partial")
+
+
+def _resumable(backend: str) -> bool:
+    from medr3_env.plugins import UnknownPluginError, registry
+
+    try:
+        return bool(getattr(registry.backends.get(backend), "resumable", False))
+    except UnknownPluginError:
+        return False
+
+
+def _work_dir(out_dir: Path, identity: BuildIdentity, *, resumable: bool, resume: bool) -> Path:
+    """The directory to build in: ``<out>.partial`` (resumed when its checkpoint matches) for
+    a resumable backend, else a fresh ``<out>.tmp-*``. Callers hold the build lock."""
+    partial = partial_dir(out_dir)
+    if partial.exists():
+        checkpoint = BuildCheckpoint.read(partial)
+        reason: str | None
+        if not resumable:
+            reason = f"a {identity.backend} build does not resume"
+        elif not resume:
+            reason = "a restart was asked for"
+        else:
+            reason = mismatch(checkpoint, identity)
+        if reason is None and checkpoint is not None:
+            logger.warning(
+                "resuming the interrupted build in %s: %s documents were committed at its "
+                "last checkpoint",
+                partial,
+                f"{checkpoint.documents_committed:,}",
+            )
+            return partial
+        logger.warning("discarding the interrupted build in %s: %s", partial, reason)
+        shutil.rmtree(partial, ignore_errors=True)
+    if not resumable:
+        return Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.tmp-", dir=out_dir.parent))
+    partial.mkdir()
+    BuildCheckpoint(identity=identity).write(partial)
+    return partial
+
+
 def _build_locked(
-    corpus: Corpus, out_dir: Path, *, backend: str, extractor: str, builder: IndexBuilder
+    corpus: Corpus,
+    out_dir: Path,
+    *,
+    backend: str,
+    extractor: str,
+    builder: IndexBuilder,
+    resume: bool = True,
 ) -> IndexManifest:
 
     _clear_leftovers(out_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.tmp-", dir=out_dir.parent))
+    identity = _identity(corpus, backend, extractor)
+    resumable = _resumable(backend)
+    tmp = _work_dir(out_dir, identity, resumable=resumable, resume=resume)
+    resumed = resumable and (tmp / "meta.json").exists()
     try:
         started = time.perf_counter()
         probe: list[str] = []
-        count = builder(_RecordingFirstId(corpus, probe), tmp)
+        try:
+            count = builder(_RecordingFirstId(corpus, probe), tmp)
+        except StaleCheckpointError as exc:
+            logger.warning("discarding the interrupted build in %s: %s", tmp, exc)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp = _work_dir(out_dir, identity, resumable=resumable, resume=False)
+            probe.clear()
+            resumed = False
+            count = builder(_RecordingFirstId(corpus, probe), tmp)
         debug_pause("files-written")
         stats = corpus.stats
         manifest = IndexManifest(
             schema_version=INDEX_SCHEMA_VERSION,
             backend=backend,
             corpus_name=corpus.name,
-            corpus_fingerprint=corpus.fingerprint(),
+            corpus_fingerprint=identity.corpus_fingerprint,
             doc_count=count,
             entity_extractor=extractor,
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -87,16 +169,23 @@ def _build_locked(
             duplicate_ids=stats.duplicates if stats else 0,
             skipped_records=stats.skipped if stats else 0,
             probe_id=probe[0] if probe else None,
-            files=index_files(tmp, exclude=(MANIFEST_NAME,)),
+            files=index_files(tmp, exclude=(MANIFEST_NAME, CHECKPOINT_NAME)),
         )
         manifest.write(tmp)
+        if resumed:
+            # A resumed index passes the full check before it replaces anything: every file's
+            # checksum, the backend's document count against the stream's, a test query.
+            verify_index(tmp)
         debug_pause("manifest-written")
         # Readers of the old copy keep their open files; new readers see the new copy.
         _remove_aside(out_dir)
         os.replace(tmp, out_dir)
+        (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
         debug_pause("renamed")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        # A resumable build keeps its committed work for the next run, unless it is wrong.
+        if not resumable or isinstance(exc, IndexCorruptError):
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
 
@@ -130,18 +219,24 @@ def build_index_dir(
     backend: str,
     extractor: str,
     builder: IndexBuilder,
+    resume: bool = True,
 ) -> IndexManifest:
-    """Build into a temporary sibling of ``out_dir`` and rename it into place when complete.
+    """Build into a sibling of ``out_dir`` and rename it into place when complete.
 
-    The build holds ``<out_dir>.lock``. A build killed at any point (SIGKILL included) leaves
-    at most a ``.tmp-*`` folder, which the next build removes, and a lock the kernel has already
-    released, so a build always restarts cleanly and readers never see a half-written index.
+    The build holds ``<out_dir>.lock``, which the kernel releases when its holder dies, and
+    readers never see a half-written index. A build killed at any point (SIGKILL included)
+    leaves a ``.tmp-*`` folder, which the next build removes (a restart), or, for a resumable
+    backend (tantivy), ``<out_dir>.partial`` with the documents committed so far and a
+    checkpoint: the next build of the same corpus, options, schema and extractor continues
+    from there (``resume=False``: starts over), verifies the result fully and renames it.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with BuildLock(out_dir):
         debug_pause("locked")
-        return _build_locked(corpus, out_dir, backend=backend, extractor=extractor, builder=builder)
+        return _build_locked(
+            corpus, out_dir, backend=backend, extractor=extractor, builder=builder, resume=resume
+        )
 
 
 def cached_problem(directory: Path) -> str | None:

@@ -27,7 +27,7 @@ LOCK_ENV_VAR = "MEDR3_LOCK"
 """``soft``: lock files by exclusive creation (shared file systems where ``flock`` is not shared
 between machines, e.g. some NFS mounts); default: ``flock``, released by the kernel on death."""
 PAUSE_ENV_VAR = "MEDR3_DEBUG_PAUSE"
-"""Testing hook: ``STAGE[:SECONDS]`` makes a build or server pause at a named stage."""
+"""Testing hook: ``STAGE[@N][:SECONDS]`` makes a build or server pause at a named stage."""
 _LOCK_NAMES = (".tantivy-meta.lock", ".tantivy-writer.lock", "MAIN_WRITELOCK")
 
 
@@ -95,13 +95,21 @@ def check_files(directory: Path, files: dict[str, FileRecord], *, full: bool) ->
             raise IndexCorruptError(directory, f"file {name} does not match its checksum")
 
 
+_PAUSE_SEEN: dict[str, int] = {}
+
+
 def debug_pause(stage: str) -> None:
-    """Sleep at ``stage`` when ``$MEDR3_DEBUG_PAUSE`` names it (tests kill builds there)."""
+    """Sleep at ``stage`` when ``$MEDR3_DEBUG_PAUSE`` names it (tests kill builds there):
+    ``STAGE[:SECONDS]`` every time the stage is reached, ``STAGE@N[:SECONDS]`` the N-th time."""
     wanted = os.environ.get(PAUSE_ENV_VAR)
     if not wanted:
         return
     name, _, seconds = wanted.partition(":")
+    name, _, nth = name.partition("@")
     if name != stage:
+        return
+    _PAUSE_SEEN[stage] = seen = _PAUSE_SEEN.get(stage, 0) + 1
+    if nth and seen != int(nth):
         return
     print(f"medr3-debug-pause {stage} pid={os.getpid()}", file=sys.stderr, flush=True)
     time.sleep(float(seconds or 3600))
@@ -270,7 +278,7 @@ def verify_index(directory: str | os.PathLike[str]) -> VerifyReport:
     searcher = open_checked(directory, full=True)
     manifest = searcher.manifest
     try:
-        counted = getattr(searcher, "_doc_count", manifest.doc_count)
+        counted = getattr(searcher, "doc_count", manifest.doc_count)
         if counted != manifest.doc_count:
             raise IndexCorruptError(
                 directory,

@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from types import ModuleType
+from typing import ClassVar
 
 from medr3_env.corpora.records import Corpus, Document
 from medr3_env.entities import EntityExtractor, SentenceEntities
 from medr3_env.search.base import IndexedDocument, IndexSearcher, Match
+from medr3_env.search.checkpoint import SkipCommitted, has_checkpoint, record_commit
 from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE
 from medr3_env.search.indexing import annotated_batches
+from medr3_env.search.integrity import IndexCorruptError, debug_pause
 from medr3_env.search.query import MAX_TERM_CHARS
 from medr3_env.search.snippets import encode_ends, sentence_ends, sentence_terms
 
@@ -65,6 +70,12 @@ def _analyser(tantivy: ModuleType):
     )
 
 
+COMMIT_EVERY = 100_000
+"""Documents between the commits of a resumable build (each is a checkpoint to resume from)."""
+COMMIT_SECONDS = 300.0
+"""...or seconds, whichever comes first: a killed build loses at most this much work."""
+
+
 def build_tantivy_index(
     corpus: Corpus,
     directory: Path,
@@ -74,30 +85,73 @@ def build_tantivy_index(
     batch_size: int = 256,
     memory_mb: int = 256,
     threads: int | None = None,
+    commit_every: int = COMMIT_EVERY,
+    commit_seconds: float = COMMIT_SECONDS,
 ) -> int:
     """Stream ``corpus`` into a new tantivy index in ``directory``; returns the document count.
 
     Memory is bounded by ``memory_mb`` (tantivy's indexing heap, shared by ``threads`` indexing
     threads; default: every core this process may use, up to 8, tantivy's own ceiling) plus one
-    batch of documents."""
+    batch of documents.
+
+    When ``directory`` is the work directory of a resumable build (it holds a
+    :mod:`~medr3_env.search.checkpoint`), the index is committed every ``commit_every``
+    documents or ``commit_seconds``, and a directory that already holds committed documents is
+    continued: its first ``num_docs`` documents of the stream are read but not indexed again.
+    """
     tantivy = import_tantivy()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = threads or max(1, min(8, cores or 1))
-    index = tantivy.Index(_schema(tantivy), path=str(directory), reuse=False)
+    directory = Path(directory)
+    resumable = has_checkpoint(directory)
+    committed = 0
+    if resumable and tantivy.Index.exists(str(directory)):
+        index = tantivy.Index.open(str(directory))
+        committed = index.searcher().num_docs
+    else:
+        index = tantivy.Index(_schema(tantivy), path=str(directory), reuse=False)
+    stream: Corpus = corpus
+    if committed:
+        stream = SkipCommitted(corpus, committed, partial(_holds, tantivy, index))
     writer = index.writer(heap_size=max(memory_mb, 16 * threads) * 2**20, num_threads=threads)
     analyse = _analyser(tantivy).analyze
-    count = 0
+    count = committed
+    pending, last_commit = 0, time.monotonic()
     try:
-        for batch in annotated_batches(corpus, extractor, batch_size=batch_size, progress=progress):
+        for batch in annotated_batches(stream, extractor, batch_size=batch_size, progress=progress):
             for doc, entities in batch:
                 writer.add_document(_record(tantivy, doc, entities, analyse))
             count += len(batch)
+            pending += len(batch)
+            if resumable and (
+                pending >= commit_every or time.monotonic() - last_commit >= commit_seconds
+            ):
+                writer.commit()
+                record_commit(directory, count)
+                pending, last_commit = 0, time.monotonic()
+                debug_pause("committed")
         writer.commit()
+        if resumable:
+            record_commit(directory, count)
+        writer.garbage_collect_files()
         writer.wait_merging_threads()
     except BaseException:
         writer.rollback()
         raise
+    index.reload()
+    held = index.searcher().num_docs
+    if held != count:
+        raise IndexCorruptError(
+            directory,
+            f"the build wrote {held} documents, the corpus stream has {count}",
+            "rebuild it (a rerun starts over)",
+        )
     return count
+
+
+def _holds(tantivy: ModuleType, index, doc_id: str) -> bool:
+    query = tantivy.Query.term_query(index.schema, "id", doc_id, index_option="basic")
+    return bool(index.searcher().search(query, limit=1, count=False).hits)
 
 
 def _record(tantivy: ModuleType, doc: Document, entities: SentenceEntities, analyse):
@@ -115,6 +169,9 @@ def _record(tantivy: ModuleType, doc: Document, entities: SentenceEntities, anal
 
 class TantivySearcher(IndexSearcher):
     """BM25 search over an index built by :func:`build_tantivy_index`. Thread-safe."""
+
+    resumable: ClassVar[bool] = True
+    """An interrupted build continues from its last commit (:mod:`~medr3_env.search.checkpoint`)."""
 
     def __init__(self, directory: str | Path, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         super().__init__(directory, cache_size=cache_size)
