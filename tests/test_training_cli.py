@@ -413,3 +413,28 @@ def test_eval_with_smollm2_gguf(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_the_documented_stage_file_is_valid(tmp_path):
+    text = (Path(__file__).parents[1] / "docs" / "training.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(# medquad-retrieval\.yaml.*?)```", text, re.S)
+    assert block is not None
+    config = load_stage_config(write(tmp_path / "medquad-retrieval.yaml", block.group(1)))
+    assert config.env.corpus == (
+        f"medrag:{tmp_path / 'data' / 'medquad.jsonl'}?on_duplicate=first&on_error=skip"
+    )
+    assert (config.env.backend, config.env.max_searches, config.grpo.n_samples_per_prompt) == (
+        "tantivy",
+        6,
+        8,
+    )
+    # The documented error line is what a misspelt option gives.
+    documented = re.search(r"error: my\.yaml: (corpus: unknown option.*)", text)
+    assert documented is not None
+    typo = write(
+        tmp_path / "my.yaml", "name: joint\ncorpus: medrag:data/medquad.jsonl?on_duplicates=first\n"
+    )
+    with pytest.raises(ValueError) as caught:
+        load_stage_config(typo)
+    expected = documented.group(1).replace("/home/me", str(tmp_path))
+    assert str(caught.value) == f"{typo}: {expected}"
