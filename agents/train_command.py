@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from medr3_env.agents.agent_settings import ENV_FIELDS
 from medr3_env.agents.openrlhf_flags import TRAIN_MODULE
 from medr3_env.agents.prompts import INPUT_KEY, LABEL_KEY
 from medr3_env.agents.stage_config import STAGE_NUMBERS, StageConfig
@@ -105,13 +106,10 @@ def actor_model(stage: StageConfig, options: TrainOptions) -> str:
 def agent_env(stage: StageConfig, options: TrainOptions) -> dict[str, str]:
     """Environment variables the agent reads in every vLLM actor."""
     env: dict[str, str] = {"MEDR3_STAGE": stage.name}
-    optional = {
-        "MEDR3_STAGE_CONFIG": options.stage_file,
-        "MEDR3_CORPUS": options.corpus,
-        "MEDR3_INDEX_DIR": options.index_dir,
-        "MEDR3_CACHE_DIR": options.cache_dir,
-        "MEDR3_SEARCH_URL": options.search_url,
-    }
+    optional = {"MEDR3_STAGE_CONFIG": options.stage_file}
+    # What the command line gives overrides the stage file's value in the agent; the rest of the
+    # data (corpus, index, backend ...) the agent reads from the stage file itself.
+    optional.update({var: getattr(options, field, None) for var, field in ENV_FIELDS.items()})
     env.update({k: str(v) for k, v in optional.items() if v})
     return env
 

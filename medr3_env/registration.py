@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gymnasium.envs.registration import register, registry
+
+from medr3_env.config import STAGES
 
 ENTRY_POINT = "medr3_env.env:MedR3Env"
 VECTOR_ENTRY_POINT = "medr3_env.vector:make_vector_env"
 
-ENV_IDS = {
+ENV_IDS: dict[str, dict[str, Any]] = {
     "MedR3-v0": {},
-    "MedR3-Reasoning-v0": {"stage": "reasoning"},
-    "MedR3-Retrieval-v0": {"stage": "retrieval"},
-    "MedR3-Joint-v0": {"stage": "joint"},
+    **{f"MedR3-{stage.capitalize()}-v0": {"stage": stage} for stage in STAGES},
 }
+"""Each id and the :class:`~medr3_env.config.EnvConfig` fields it sets; a stage id takes that
+stage's recipe values (``agents/stages/<stage>.yaml``) when the environment is made."""
 
 
 def register_envs() -> None:
