@@ -1,12 +1,11 @@
-"""The search interface every backend implements: :class:`Searcher`, :class:`Hit`, the
-:class:`IndexManifest` written next to every index, and :class:`IndexSearcher`, the base class
-that gives a local backend query planning, hit caching, snippets, ``get`` and ``search_many``."""
+"""The search interface every backend implements: :class:`Searcher`, :class:`Hit`, and
+:class:`IndexSearcher`, the base class that gives a local backend query planning, hit caching,
+snippets, ``get`` and ``search_many``. The :class:`IndexManifest` written next to every index is
+defined in :mod:`medr3_env.search.integrity` and importable from here."""
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -14,17 +13,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from medr3_env.corpora.records import Document
 from medr3_env.entities import SentenceEntities
 from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE, HitCache, RecentDocuments
-from medr3_env.search.integrity import (
-    FileRecord,
-    IndexCorruptError,
-    canonical_json,
-    check_files,
-)
+
+# The manifest lives with the integrity checks; imported from here too (as before).
+from medr3_env.search.integrity import INDEX_SCHEMA_VERSION as INDEX_SCHEMA_VERSION
+from medr3_env.search.integrity import MANIFEST_NAME as MANIFEST_NAME
+from medr3_env.search.integrity import IndexManifest as IndexManifest
 from medr3_env.search.planning import plan_terms
 from medr3_env.search.query import query_terms
 from medr3_env.search.snippets import decode_ends, snippet_for, snippet_from_terms, term_needles
@@ -33,9 +31,6 @@ if TYPE_CHECKING:
     from medr3_env.corpora.records import Corpus
     from medr3_env.entities import EntityExtractor
 
-INDEX_SCHEMA_VERSION = 2
-"""2: the manifest records files, sizes and checksums."""
-MANIFEST_NAME = "manifest.json"
 MAX_K = 50
 """The most hits one search returns (larger ``k`` is clamped)."""
 MAX_DOC_ID_CHARS = 512
@@ -76,96 +71,6 @@ class IndexedDocument(Document):
     def entities(self) -> frozenset[str]:
         found = {entity for sentence in self.sentence_entities for entity in sentence}
         return frozenset(found | {a.lower() for a in self.annotations})
-
-
-class IndexManifest(BaseModel):
-    """What an index was built from and what a complete copy of it holds.
-
-    ``files`` records every index file's size and sha256; ``manifest_sha256`` is a checksum of
-    the manifest itself, so a truncated or edited manifest is detected. ``medr3 index info DIR``
-    prints it, ``medr3 index verify DIR`` checks it.
-    """
-
-    schema_version: int = INDEX_SCHEMA_VERSION
-    backend: str
-    corpus_name: str
-    corpus_fingerprint: str
-    doc_count: int
-    entity_extractor: str
-    built_at: str
-    build_seconds: float
-    medr3_version: str
-    loader_options: dict[str, str] = {}
-    """The corpus loader options that differ from their defaults (``on_duplicate`` ...)."""
-    duplicate_ids: int = 0
-    """Records dropped because their id was already used (``on_duplicate="first"|"last"``)."""
-    skipped_records: int = 0
-    """Malformed records skipped (``on_error="skip"``)."""
-    probe_id: str | None = None
-    """A document id the index holds; opening an index checks it can be read."""
-    files: dict[str, FileRecord] = {}
-    manifest_sha256: str = ""
-
-    def checksum(self) -> str:
-        """The sha256 of every field but ``manifest_sha256``."""
-        data = self.model_dump(mode="json", exclude={"manifest_sha256"})
-        return hashlib.sha256(canonical_json(data)).hexdigest()
-
-    def write(self, directory: Path) -> None:
-        """Write ``manifest.json`` (with its checksum) atomically into ``directory``."""
-        self.manifest_sha256 = self.checksum()
-        path = Path(directory) / MANIFEST_NAME
-        tmp = path.with_name(f".{MANIFEST_NAME}.tmp-{os.getpid()}")
-        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
-        os.replace(tmp, path)
-
-    @classmethod
-    def read(cls, directory: Path) -> IndexManifest:
-        """The manifest of ``directory``; raises :class:`IndexCorruptError` when it is missing,
-        unreadable, of another schema version or fails its checksum."""
-        directory = Path(directory)
-        path = directory / MANIFEST_NAME
-        if not directory.is_dir():
-            raise IndexCorruptError(
-                directory,
-                "no such index directory",
-                "build one with `medr3 index build --corpus SPEC --out DIR`",
-            )
-        if not path.is_file():
-            raise IndexCorruptError(
-                directory,
-                f"not a MedR3 index (no {MANIFEST_NAME}); MedR3 opens only indexes it built",
-                "build one with `medr3 index build --corpus SPEC --out DIR`",
-            )
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise IndexCorruptError(directory, f"{MANIFEST_NAME} is unreadable ({exc})") from None
-        if not isinstance(data, dict):
-            raise IndexCorruptError(directory, f"{MANIFEST_NAME} is not a JSON object")
-        version = data.get("schema_version")
-        if version != INDEX_SCHEMA_VERSION:
-            raise IndexCorruptError(
-                directory,
-                f"built with index schema {version!r}; this MedR3 reads schema "
-                f"{INDEX_SCHEMA_VERSION}",
-            )
-        try:
-            manifest = cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise IndexCorruptError(
-                directory, f"{MANIFEST_NAME} field {where!r}: {first['msg']}"
-            ) from None
-        if manifest.manifest_sha256 != manifest.checksum():
-            raise IndexCorruptError(directory, f"{MANIFEST_NAME} does not match its checksum")
-        return manifest
-
-    def check(self, directory: Path, *, full: bool = False) -> None:
-        """Raise :class:`IndexCorruptError` unless every index file is present with its size
-        (``full``: and its sha256)."""
-        check_files(Path(directory), self.files, full=full)
 
 
 class Searcher(ABC):

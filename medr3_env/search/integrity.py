@@ -1,5 +1,6 @@
-"""Index integrity: what a complete index directory holds, the cheap and the full checks, the
-:class:`IndexCorruptError` they raise, and the build lock that survives dead processes."""
+"""Index integrity: what a complete index directory holds (:class:`IndexManifest`), the cheap and
+the full checks, the :class:`IndexCorruptError` they raise, and the build lock that survives dead
+processes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 if TYPE_CHECKING:
     from medr3_env.search.base import Searcher
@@ -214,6 +215,101 @@ def canonical_json(data: object) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+INDEX_SCHEMA_VERSION = 2
+"""2: the manifest records files, sizes and checksums."""
+MANIFEST_NAME = "manifest.json"
+
+
+class IndexManifest(BaseModel):
+    """What an index was built from and what a complete copy of it holds.
+
+    ``files`` records every index file's size and sha256; ``manifest_sha256`` is a checksum of
+    the manifest itself, so a truncated or edited manifest is detected. ``medr3 index info DIR``
+    prints it, ``medr3 index verify DIR`` checks it.
+    """
+
+    schema_version: int = INDEX_SCHEMA_VERSION
+    backend: str
+    corpus_name: str
+    corpus_fingerprint: str
+    doc_count: int
+    entity_extractor: str
+    built_at: str
+    build_seconds: float
+    medr3_version: str
+    loader_options: dict[str, str] = {}
+    """The corpus loader options that differ from their defaults (``on_duplicate`` ...)."""
+    duplicate_ids: int = 0
+    """Records dropped because their id was already used (``on_duplicate="first"|"last"``)."""
+    skipped_records: int = 0
+    """Malformed records skipped (``on_error="skip"``)."""
+    probe_id: str | None = None
+    """A document id the index holds; opening an index checks it can be read."""
+    files: dict[str, FileRecord] = {}
+    manifest_sha256: str = ""
+
+    def checksum(self) -> str:
+        """The sha256 of every field but ``manifest_sha256``."""
+        data = self.model_dump(mode="json", exclude={"manifest_sha256"})
+        return hashlib.sha256(canonical_json(data)).hexdigest()
+
+    def write(self, directory: Path) -> None:
+        """Write ``manifest.json`` (with its checksum) atomically into ``directory``."""
+        self.manifest_sha256 = self.checksum()
+        path = Path(directory) / MANIFEST_NAME
+        tmp = path.with_name(f".{MANIFEST_NAME}.tmp-{os.getpid()}")
+        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, directory: Path) -> IndexManifest:
+        """The manifest of ``directory``; raises :class:`IndexCorruptError` when it is missing,
+        unreadable, of another schema version or fails its checksum."""
+        directory = Path(directory)
+        path = directory / MANIFEST_NAME
+        if not directory.is_dir():
+            raise IndexCorruptError(
+                directory,
+                "no such index directory",
+                "build one with `medr3 index build --corpus SPEC --out DIR`",
+            )
+        if not path.is_file():
+            raise IndexCorruptError(
+                directory,
+                f"not a MedR3 index (no {MANIFEST_NAME}); MedR3 opens only indexes it built",
+                "build one with `medr3 index build --corpus SPEC --out DIR`",
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexCorruptError(directory, f"{MANIFEST_NAME} is unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise IndexCorruptError(directory, f"{MANIFEST_NAME} is not a JSON object")
+        version = data.get("schema_version")
+        if version != INDEX_SCHEMA_VERSION:
+            raise IndexCorruptError(
+                directory,
+                f"built with index schema {version!r}; this MedR3 reads schema "
+                f"{INDEX_SCHEMA_VERSION}",
+            )
+        try:
+            manifest = cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise IndexCorruptError(
+                directory, f"{MANIFEST_NAME} field {where!r}: {first['msg']}"
+            ) from None
+        if manifest.manifest_sha256 != manifest.checksum():
+            raise IndexCorruptError(directory, f"{MANIFEST_NAME} does not match its checksum")
+        return manifest
+
+    def check(self, directory: Path, *, full: bool = False) -> None:
+        """Raise :class:`IndexCorruptError` unless every index file is present with its size
+        (``full``: and its sha256)."""
+        check_files(Path(directory), self.files, full=full)
+
+
 def _backend_class(directory: Path, backend: str) -> type:
     from medr3_env.plugins import UnknownPluginError, registry
 
@@ -234,8 +330,6 @@ def open_checked(directory: str | os.PathLike[str], *, full: bool = False) -> Se
     ``EOFError`` or ``ValueError``. Only directories with a valid MedR3 manifest are opened
     (a Whoosh index is a pickle: opening one runs code from whoever wrote it).
     """
-    from medr3_env.search.base import IndexManifest
-
     directory = Path(directory)
     manifest = IndexManifest.read(directory)
     manifest.check(directory, full=full)
