@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 import shlex
+from importlib import resources
 from pathlib import Path
 
 import gymnasium as gym
@@ -438,3 +439,24 @@ def test_the_documented_stage_file_is_valid(tmp_path):
         load_stage_config(typo)
     expected = documented.group(1).replace("/home/me", str(tmp_path))
     assert str(caught.value) == f"{typo}: {expected}"
+
+
+def test_the_grpo_example_evaluates_on_the_stage_files_corpus(tmp_path):
+    pytest.importorskip("torch", reason="needs torch (the `train` extra)")
+    from medr3_env.agents.lm_trainer import TrainConfig, dev_envs
+
+    medquad_like(tmp_path / "medquad.jsonl")
+    questions = resources.files("medr3_env.corpora") / "starter" / "questions" / "card.jsonl"
+    file = write(
+        tmp_path / "stage.yaml",
+        "name: joint\ncorpus: medrag:medquad.jsonl?on_duplicate=first\n"
+        f"dataset: medr3:{questions}?name=cardio\n"
+        f"cache_dir: {tmp_path / 'cache'}\nentity_extractor: lexicon:starter\n",
+    )
+    # examples/train_lm_grpo.py --stages FILE: the dev environments use the file's data.
+    envs = dev_envs(load_stage_config(file), TrainConfig(dev_questions=2, eval_max_turns=3))
+    assert len(envs) == 2 and envs[0].searcher.doc_count == 3
+    assert (envs[0].config.max_turns, envs[0].config.split) == (3, "dev")
+    dev = load_questions(f"medr3:{questions}?name=cardio").split("dev")
+    assert [e.questions.name for e in envs[:1]] == [dev.name]  # TrainConfig.dataset unset
+    assert len(envs[0].questions) == len(dev) > 0
