@@ -6,7 +6,7 @@ A :class:`TermTable` maps surface forms to canonical concept strings in two dict
 * ``exact``: case-sensitive short forms ("AF", "ALL", "HbA1c"), so "all" or "af" in ordinary
   prose never match.
 
-Tables over the PyPI term lists hold ~250k forms; compiling one takes seconds, so
+The full table (starter lexicon + PyPI term lists) holds ~221k forms; compiling it takes seconds, so
 :func:`cached_term_table` stores it once per set of source versions in the MedR3 cache, as
 checksummed JSON (never a pickle, so a cache file cannot run code).
 :class:`TermMatcher` then builds two ``pyahocorasick`` automata from the table (well under a
