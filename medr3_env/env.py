@@ -267,7 +267,7 @@ class MedR3Env(gym.Env[str, str]):
             # replacement character in its place, as a bytes turn would.
             text = _SURROGATE.sub("\ufffd", text)
         turn_index = len(self._turns) + 1
-        parsed = parse_action(text)
+        parsed = parse_action(text if isinstance(action, str) else action)  # else: not_text
         turn, feedback = self._act(turn_index, text, parsed)
         self._prefetched = None
         self._turns.append(turn)

@@ -60,6 +60,7 @@ def question_prompt(item: QAItem) -> str:
 
 
 def render_search(query: str, hits: Sequence[Hit]) -> str:
+    """The feedback of a search: one entry per hit (rank, id, title, score, snippet)."""
     if not hits:
         body = f'No passages match "{query}". Try other words.'
     else:
@@ -71,6 +72,7 @@ def render_search(query: str, hits: Sequence[Hit]) -> str:
 
 
 def render_document(document: IndexedDocument, max_chars: int) -> str:
+    """The feedback of a read: id, title and text, cut at ``max_chars`` with the cut marked."""
     text = document.content
     if len(text) > max_chars:
         text = text[:max_chars].rstrip() + f" [... cut at {max_chars} characters]"
@@ -78,4 +80,5 @@ def render_document(document: IndexedDocument, max_chars: int) -> str:
 
 
 def render_error(message: str) -> str:
+    """The feedback of a malformed or refused turn."""
     return f"<error>\n{message}\n</error>"

@@ -108,3 +108,11 @@ def test_check_env_passes_with_the_new_info(env_id):
     assert info["action_text"] == "<answer>A</answer>"
     assert info["parsed_action"]["kind"] == "answer"
     env.close()
+
+
+def test_a_turn_that_is_not_text_is_reported_as_not_text(env):
+    env.reset(seed=0)
+    obs, reward, terminated, _, info = env.step(12345)  # type: ignore[arg-type]
+    assert info["action"] == "invalid" and info["error"] == "not_text"
+    assert info["action_text"] == "" and info["parsed_action"]["error_code"] == "not_text"
+    assert obs.startswith("<error>") and reward < 0 and not terminated

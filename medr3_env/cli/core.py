@@ -12,6 +12,26 @@ from medr3_env.cli.app import MedR3Typer, app, console
 from medr3_env.cli.reporting import reward_table, run_episodes
 
 
+def extractor_help() -> str:
+    """The registered entity extractors (``registry.extractors``) as spec forms, for option help:
+    ``NAME``, ``NAME:ARGUMENT`` where the description gives that form, ``NAME[:ARGUMENT]`` where
+    it also names a default."""
+    import re
+
+    from medr3_env.plugins import registry
+
+    forms = []
+    for info in registry.extractors.info():
+        found = re.search(rf"\b{re.escape(info.name)}:([A-Z][A-Z_+]*)", info.description)
+        if found is None:
+            forms.append(info.name)
+        elif "default" in info.description:
+            forms.append(f"{info.name}[:{found.group(1)}]")
+        else:
+            forms.append(found.group(0))
+    return ", ".join(forms)
+
+
 def _backends(*, local: bool = False) -> list[str]:
     """The registered search backends (``registry.backends``), for option help."""
     from medr3_env.plugins import registry
@@ -96,7 +116,7 @@ def index_build(
     backend: str = typer.Option(
         "whoosh", help=f"Local search backend: {', '.join(_backends(local=True))}."
     ),
-    entity_extractor: str = typer.Option("auto", help="auto, lexicon, none or spacy:MODEL."),
+    entity_extractor: str = typer.Option("auto", help=f"Entity extractor: {extractor_help()}."),
     restart: bool = typer.Option(
         False,
         "--restart",

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from medr3_env.cli.app import app, console, fail
+from medr3_env.cli.core import extractor_help
 from medr3_env.search import local_backends
 
 LOOPBACK = "127.0.0.1"
@@ -30,7 +31,9 @@ def serve(
     backend: str = typer.Option(
         "tantivy", help=f"Backend for --corpus: {', '.join(local_backends())}."
     ),
-    entity_extractor: str = typer.Option("auto", help="For --corpus: auto, lexicon, none, ..."),
+    entity_extractor: str = typer.Option(
+        "auto", help=f"Entity extractor for --corpus: {extractor_help()}."
+    ),
     host: str = typer.Option(LOOPBACK, help="Interface to bind (default: loopback only)."),
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port."),
     max_topk: int = typer.Option(50, min=1, max=50, help="Largest topk a request may ask for."),
