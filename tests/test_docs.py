@@ -81,3 +81,88 @@ def test_every_cli_command_and_option_named_in_the_docs_exists():
                 if re.fullmatch(r"--?[A-Za-z][\w-]*", flag) and flag not in options | {"--help"}:
                     problems.append(f"{source}: `{line}`: {command.name} has no option {flag}")
     assert not problems, "\n".join(problems)
+
+
+_DEFINED_IN_DOCS = [  # a plug-in a page defines as an example, with the name it registers
+    re.compile(r"register_(?:reward|format|extractor)\(\s*\"(\w+)\""),
+    re.compile(r"^(\w+) = \"[\w.]+:\w+\"$", re.MULTILINE),  # an entry point in a pyproject
+]
+_SPEC = r"\"?'?([a-z][a-z0-9]*):(?:PATH|NAME|/(?!/)|\$|[A-Z]\w*/)"
+_NAMED = {  # how a page names a registered plug-in of each kind
+    "backends": [re.compile(r"(?:backend=\"|--backend )([a-z]\w*)")],
+    "extractors": [
+        re.compile(r"(?:entity_extractor=\"|--entity-extractor )([a-z]\w*)"),
+        re.compile(r"\b(lexicon|spacy):[\w+]+"),
+    ],
+    "formats": [  # a spec given as a corpus or dataset, or a whole code span that is one
+        re.compile(
+            r"(?:corpus=|dataset=|--corpus |--dataset |load_corpus\(|load_questions\()" + _SPEC
+        ),
+        re.compile(r"^" + _SPEC, re.MULTILINE),
+    ],
+    "rewards": [
+        re.compile(r"reward_weights=\{([^}]*)\}"),
+        re.compile(r"reward_terms\"?\]?\[\"(\w+)\"\]"),
+    ],
+}
+
+
+def _doc_code() -> dict[str, str]:
+    """The code (blocks and inline spans) of every page, by file name."""
+    return {
+        path.name: "\n".join(
+            block or inline for block, inline in _CODE.findall(path.read_text(encoding="utf-8"))
+        )
+        for path in DOC_FILES
+    }
+
+
+def _named_plugins() -> dict[str, set[tuple[str, str]]]:
+    """``kind -> {(file, name)}`` for every plug-in the docs' code names as a registered one."""
+    found: dict[str, set[tuple[str, str]]] = {kind: set() for kind in _NAMED}
+    for source, code in _doc_code().items():
+        for kind, patterns in _NAMED.items():
+            for pattern in patterns:
+                for match in pattern.finditer(code):
+                    names = (
+                        re.findall(r"\"(\w+)\":", match.group(1))
+                        if pattern.pattern.startswith("reward_weights")
+                        else [match.group(1)]
+                    )
+                    found[kind] |= {(source, name) for name in names}
+    return found
+
+
+def test_every_plugin_the_docs_name_is_registered():
+    from medr3_env.plugins import registry
+
+    defined = {
+        name for code in _doc_code().values() for p in _DEFINED_IN_DOCS for name in p.findall(code)
+    }
+    named = _named_plugins()
+    # The patterns still find what the docs name (so this test cannot pass by matching nothing).
+    assert {"whoosh", "tantivy", "remote"} <= {name for _, name in named["backends"]}
+    assert {"none", "lexicon"} <= {name for _, name in named["extractors"]}
+    assert {"medrag", "pubmedqa", "mirage", "hf"} <= {name for _, name in named["formats"]}
+    assert {"answer", "retrieval"} <= {name for _, name in named["rewards"]}
+    problems = [
+        f"{source}: {kind} {name!r} is not registered (registered: {', '.join(reg.names())})"
+        for kind, reg in registry.by_kind().items()
+        for source, name in sorted(named[kind])
+        if name not in reg and name not in defined
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_builtin_plugin_is_documented():
+    from medr3_env.plugins import registry
+
+    text = "\n".join(path.read_text(encoding="utf-8") for path in DOC_FILES)
+    missing = [
+        f"{kind} {info.name!r}"
+        for kind, reg in registry.by_kind().items()
+        for info in reg.info()
+        if info.origin == "builtin"
+        and not re.search(rf"`{re.escape(info.name)}(?:[`:\[(]| \()", text)
+    ]
+    assert not missing, "built-in plug-ins no page names in code: " + ", ".join(missing)
