@@ -182,11 +182,12 @@ def stage_name(spec: str | int) -> Stage:
 
 
 def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    """``data`` with relative paths (``index_dir``, the file path of a spec) taken from ``base``."""
+    """``data`` with relative paths (``index_dir``, ``cache_dir``, the file path of a spec) taken
+    from ``base``; ``~`` in ``index_dir``/``cache_dir`` is the home folder."""
     data = dict(data)
     for key in _PATH_KEYS:
-        if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
-            data[key] = str(base / data[key])
+        if isinstance(data.get(key), str):
+            data[key] = str(base / Path(data[key]).expanduser())  # an absolute path stays
     for key in SPEC_FIELDS:
         if isinstance(data.get(key), str) and data[key].strip():
             with contextlib.suppress(ValueError):  # left as written: validation reports it

@@ -136,6 +136,11 @@ def test_a_stage_file_changes_what_it_sets_and_keeps_the_rest_of_the_recipe(tmp_
         assert getattr(config.env, field) == getattr(packaged.env, field), field
     env = config.env_config(split="dev", max_searches=None)
     assert (env.split, env.max_turns, env.max_searches) == ("dev", 6, 4)
+    (tmp_path / "sub").mkdir()
+    paths = write(tmp_path / "sub" / "p.yaml", "name: joint\nindex_dir: idx\ncache_dir: ~/m3\n")
+    env = load_stage_config(paths).env
+    assert env.index_dir == tmp_path / "sub" / "idx"
+    assert env.cache_dir == Path.home() / "m3"
 
 
 @pytest.mark.parametrize(
