@@ -183,6 +183,11 @@ def _visible(text: str) -> bool:
     return bool(fold_text(text).strip())
 
 
+# A "<" that could start a tag: one followed by white space or slashes and a letter. Tag
+# candidates, think tags and environment tags all start with one (on ASCII text).
+_TAG_LIKE = re.compile(r"<(?=[\s/]*[A-Za-z])")
+
+
 def parse_action(text: str) -> ParsedAction:
     """Parse one model turn. Never raises; returns ``kind="invalid"`` with a reason instead."""
     if not isinstance(text, str):
@@ -190,7 +195,44 @@ def parse_action(text: str) -> ParsedAction:
     if len(text) > MAX_ACTION_CHARS:
         return _invalid("too_long", f"The turn is longer than {MAX_ACTION_CHARS} characters.")
     text = text.replace("\x00", "")
+    if text.isascii():
+        common = _parse_common(text)
+        if common is not None:
+            return common
+    return _parse_general(text)
 
+
+def _parse_common(text: str) -> ParsedAction | None:
+    """The common turn, ``[text][<think>text</think>]text<action>text</action>text`` in ASCII
+    with no other tag-like ``<``, read with one scan and a few slices; ``None`` for any other
+    turn. Gives what :func:`_parse_general` gives on such a turn (tested)."""
+    found: list[int] = []
+    for match in _TAG_LIKE.finditer(text):
+        found.append(match.start())
+        if len(found) > 4:
+            return None
+    if len(found) == 4:
+        think, think_end, opening, closing = found
+        if not (text.startswith("<think>", think) and text.startswith("</think>", think_end)):
+            return None
+        thought = text[think + 7 : think_end].strip()
+        rest = f"{text[:think]} {text[think_end + 8 : opening]}"
+    elif len(found) == 2:
+        opening, closing = found
+        thought, rest = "", text[:opening]
+    else:
+        return None
+    end = text.find(">", opening)
+    name = text[opening + 1 : end]
+    if end < 0 or name not in ACTION_TAGS or not text.startswith(f"</{name}>", closing):
+        return None
+    reasoning = "\n".join(part for part in (thought, rest.strip()) if part)
+    after = text[closing + len(name) + 3 :]
+    return _action(name, text[end + 1 : closing].strip(), reasoning, after)
+
+
+def _parse_general(text: str) -> ParsedAction:
+    """:func:`parse_action` for any turn: one left-to-right pass (linear time)."""
     # One left-to-right pass with a cursor: think blocks become reasoning (a block is skipped with
     # one search for its closing tag), everything else is the "rest", where exactly one action
     # must stand. Each character is looked at a bounded number of times.
@@ -297,6 +339,12 @@ def parse_action(text: str) -> ParsedAction:
     close_tag, close_start, _ = closes[0]
     argument = rest[open_end:close_start].strip()
     reasoning = "\n".join(part for part in (reasoning_before, rest[:open_start].strip()) if part)
+    return _action(name, argument, reasoning, text[close_tag.end :])
+
+
+def _action(name: str, argument: str, reasoning: str, after: str) -> ParsedAction:
+    """The action ``<name>argument</name>`` (stripped ``argument``), its reasoning, and the text
+    ``after`` its closing tag; invalid when the argument is empty or too long."""
     if not _visible(argument):
         what = {"search": "query", "read": "document id", "answer": "answer"}[name]
         return _invalid("empty_argument", f"The {what} inside <{name}> is empty.", reasoning)
@@ -307,5 +355,5 @@ def parse_action(text: str) -> ParsedAction:
             reasoning,
         )
     # Anything visible after the closing tag is trailing text, including a later <think> block.
-    trailing = _visible(text[close_tag.end :])
+    trailing = _visible(after)
     return ParsedAction(kind=name, argument=argument, reasoning=reasoning, trailing_text=trailing)  # type: ignore[arg-type]

@@ -21,6 +21,11 @@ _CONFUSABLE_PAIRS = (
 CONFUSABLES: dict[int, str] = {ord(pair[0]): pair[1] for pair in _CONFUSABLE_PAIRS.split()}
 """Look-alike letter → Latin letter, as a :meth:`str.translate` table."""
 
+ASCII_SEPARATORS: dict[int, str] = {code: " " for code in range(128) if not chr(code).isalnum()}
+"""Every ASCII character but letters and digits, mapped to a space (a :meth:`str.translate`
+table): on ASCII text, ``text.translate(ASCII_SEPARATORS).split()`` equals
+``re.findall(r"[^\\W_]+", text)`` and is several times faster."""
+
 _LATIN = re.compile(r"[A-Za-z]")
 _WORDLIKE = re.compile(r"\w+")
 

@@ -105,14 +105,55 @@ def annotation_spans(text: str, terms: tuple[str, ...], extractor: EntityExtract
     """Spans of the annotation concepts (as ``extractor`` names them) that ``text`` mentions."""
     if not terms:
         return []
-    pairs = tuple(
-        sorted(
-            (form.lower(), extractor.canonical(term))
-            for term in terms
-            for form in heading_variants(term)
+    return list(_annotation_matcher(_annotation_pairs(extractor, terms)).find(text))
+
+
+_PAIRS: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]] = {}
+
+
+def _annotation_pairs(
+    extractor: EntityExtractor, terms: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """``(lower-cased form, concept)`` of every variant of ``terms``, cached by extractor name and
+    terms (a document's annotations are fixed)."""
+    key = (_extractor_name(extractor), terms)
+    found = _PAIRS.get(key)
+    if found is None:
+        if len(_PAIRS) > 4_096:
+            _PAIRS.clear()
+        found = _PAIRS[key] = tuple(
+            sorted(
+                (form.lower(), extractor.canonical(term))
+                for term in terms
+                for form in heading_variants(term)
+            )
         )
-    )
-    return list(_annotation_matcher(pairs).find(text))
+    return found
+
+
+def _extractor_name(extractor: EntityExtractor) -> str:
+    return getattr(extractor, "name", type(extractor).__name__)
+
+
+_ANCHORS: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def _anchors(extractor: EntityExtractor, text: str) -> frozenset[str]:
+    """The entities of a question's anchor text, cached by extractor name and text (a question
+    is scored many times in training, its text never changes)."""
+    key = (_extractor_name(extractor), text)
+    found = _ANCHORS.get(key)
+    if found is None:
+        if len(_ANCHORS) > 16_384:
+            _ANCHORS.clear()
+        found = _ANCHORS[key] = frozenset(extractor.extract(guards.clean(text)))
+    return found
+
+
+@lru_cache(maxsize=16_384)
+def _asked_source(text: str) -> guards.CopySource:
+    """The question and its options as a copy source (echoing them is not evidence)."""
+    return guards.copy_source(guards.content_words(text))
 
 
 def annotation_entities(text: str, terms: tuple[str, ...], extractor: EntityExtractor) -> set[str]:
@@ -154,7 +195,7 @@ _TITLES: dict[tuple[str, str, str], frozenset[str]] = {}
 
 def _title_entities(extractor: EntityExtractor, doc_id: str, title: str) -> frozenset[str]:
     """Entities of a document's title, cached by extractor and id (titles are short)."""
-    key = (getattr(extractor, "name", type(extractor).__name__), doc_id, title)
+    key = (_extractor_name(extractor), doc_id, title)
     if key not in _TITLES:
         if len(_TITLES) > 16_384:
             _TITLES.clear()
@@ -162,16 +203,13 @@ def _title_entities(extractor: EntityExtractor, doc_id: str, title: str) -> froz
     return _TITLES[key]
 
 
-_WORD = re.compile(r"[^\W_]+")
-
-
 @lru_cache(maxsize=8192)
 def _document_words(doc_id: str, title: str, content: str) -> tuple[str, str]:
     """A document's words, space-padded: folded, and cleaned with case kept (for abbreviations)."""
     del doc_id  # part of the cache key only
     text = f"{title}\n{content}"
-    folded = " ".join(_WORD.findall(guards.fold(text)))
-    cased = " ".join(_WORD.findall(guards.clean(text)))
+    folded = " ".join(guards._words(guards.fold(text)))
+    cased = " ".join(guards._words(guards.clean(text)))
     return f" {folded} ", f" {cased} "
 
 
@@ -181,7 +219,7 @@ def _in_documents(surface: str, documents: list[IndexedDocument]) -> bool:
     is not the end of "replacement")."""
     surface = surface.strip()
     cased = is_abbreviation(surface)
-    words = _WORD.findall(guards.clean(surface) if cased else guards.fold(surface))
+    words = guards._words(guards.clean(surface) if cased else guards.fold(surface))
     phrase = " ".join(words)
     return len(phrase) > 2 and any(
         f" {phrase} " in _document_words(d.id, d.title, d.content)[cased] for d in documents
@@ -227,7 +265,7 @@ def match_evidence(
     anchor_text = " \n".join(
         [item.question, *(item.options or {}).values(), item.answer_text, *item.aliases]
     )
-    anchors = extractor.extract(guards.clean(anchor_text))
+    anchors = _anchors(extractor, anchor_text)
     terms = annotation_terms(documents)
     gold = bool(item.evidence_ids) and all(d.id in item.evidence_ids for d in documents)
     support = supported_entities(
@@ -237,9 +275,8 @@ def match_evidence(
         if gold:
             support |= _title_entities(extractor, doc.id, doc.title)
     # The question and options are sources too: echoing them is not evidence of reading.
-    sources = [guards.document_shingles(d.id, d.content) for d in (seen or documents)]
-    asked = " \n".join([item.question, *(item.options or {}).values()])
-    sources.append(guards.shingles(guards.content_words(asked)))
+    sources = [guards.document_copy_source(d.id, d.content) for d in (seen or documents)]
+    sources.append(_asked_source(" \n".join([item.question, *(item.options or {}).values()])))
 
     text = guards.clean(reasoning)
     spans = sorted(entity_spans(extractor, text) + annotation_spans(text, terms, extractor))
@@ -255,10 +292,14 @@ def match_evidence(
         agent |= entities
         sentence = text[start:end]
         outside = _blank(sentence, inside, start)
-        if any(guards.copied(sentence, source, judge=outside) for source in sources):
-            copies += 1
-            continue
-        if guards.real_word_count(outside) < MIN_PROSE_WORDS:
+        outside_words = guards._words(guards.fold(outside))
+        words = guards.content_words(sentence)
+        if len(words) > COPY_SPAN_WORDS:  # fewer words can never be judged a copy
+            judged = set(guards._content(outside_words))
+            if any(guards.copied_words(words, source, judged) for source in sources):
+                copies += 1
+                continue
+        if guards._real_words(outside_words) < MIN_PROSE_WORDS:
             lists += 1
             continue
         matched |= entities & support
@@ -286,11 +327,11 @@ def episode_evidence(ctx: EpisodeContext) -> EvidenceMatch:
 def strip_copied_spans(text: str, sources: list[str]) -> str:
     """``text`` without its sentences that are copies of ``sources`` (see
     :func:`medr3_env.rewards.guards.copied`)."""
-    grams = [guards.shingles(guards.content_words(source)) for source in sources]
+    grams = [guards.copy_source(guards.content_words(source)) for source in sources]
     kept = [
         text[a:b]
         for a, b in guards.sentence_spans(text)
-        if not any(guards.copied(text[a:b], g) for g in grams)
+        if not any(guards.copied_words(guards.content_words(text[a:b]), g) for g in grams)
     ]
     return "\n".join(kept)
 

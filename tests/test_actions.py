@@ -181,3 +181,48 @@ def test_valid_doc_id_rejects_text_that_does_not_encode(starter_searcher):
     assert not valid_doc_id("card-001\udc80") and not valid_doc_id("") and not valid_doc_id("a\x00")
     assert starter_searcher.get("card-001\udc80") is None
     assert starter_searcher.search("digoxin \udc80 toxicity", k=3)
+
+
+_SHAPE_PIECES = (
+    "<think>", "</think>", "<search>", "</search>", "<read>", "</read>", "<answer>", "</answer>",
+    "<Think>", "< think>", "</ think >", "<think/>", "<search x>", "<answer/>", "<b>", "<error>",
+    "</information>", "<//document>", "< / error", "<5 mg>", "p<0.01", "a < b", "<<", ">", "</",
+    "<\n/read>", "<1a>", "x", "yes", "card-001", " ", "\n", "\t", "\x0b", "\x1c", "\x01", "\x00",
+    "information", "error", "\u200b", "é", "＜answer＞",
+)  # fmt: skip
+_FREE_PIECES = tuple(p for p in _SHAPE_PIECES if p.isascii() and "<" not in p) + ("<5 mg>", "<<")
+
+
+def test_the_common_turn_reading_equals_the_general_parser():
+    """parse_action reads well-formed ASCII turns with one scan (_parse_common); on every turn it
+    accepts, the general pass gives the same ParsedAction, and every other turn goes there."""
+    import random
+
+    from medr3_env.actions import _parse_common, _parse_general
+
+    rng = random.Random(13)
+    templates = (
+        "{a}<think>{b}</think>{c}<search>{d}</search>{e}",
+        "{a}<answer>{d}</answer>{e}",
+        "{a}<think>{b}</think>{c}<read>{d}</read>{e}",
+        "{a}<think>{b}</think>{c}<answer>{d}</answer>{e}",
+    )
+    common = 0
+    for _ in range(20_000):
+        if rng.random() < 0.6:
+            pieces = _SHAPE_PIECES if rng.random() < 0.3 else _FREE_PIECES
+            parts = {k: "".join(rng.choices(pieces, k=rng.randint(0, 4))) for k in "abcde"}
+            text = rng.choice(templates).format(**parts)
+        else:
+            text = "".join(rng.choices(_SHAPE_PIECES, k=rng.randint(0, 12)))
+        parsed = parse_action(text)
+        assert parsed == _parse_general(text.replace("\x00", "")), repr(text)
+        common += _parse_common(text.replace("\x00", "")) is not None
+    assert common > 3_000  # the comparison covered the shortcut, not only the general pass
+    # The benchmark's turn shapes take the shortcut.
+    for text in (
+        "<think>I need evidence about x.</think><search>x y 3</search>",
+        "<think>Doc 1 looks relevant.</think><read>syn-1</read>",
+        "<think>p<0.01 so a > b.</think>\n<answer>yes</answer>\n",
+    ):
+        assert _parse_common(text) == _parse_general(text) and _parse_common(text).valid

@@ -188,3 +188,48 @@ def test_unit_only_answers_gain_nothing_under_f1(starter_searcher):
     rows = evaluate_all(env, items[:8], ["unit_only_answer"])
     assert rows["unit_only_answer"]["total"] <= rows["honest"]["total"] + MARGIN
     assert rows["unit_only_answer"]["answer"] <= rows["honest"]["answer"]
+
+
+_PIECES = (
+    "Digoxin", "toxicity", "ALL", "the", "of", " ", "  ", "\n", "\n\n", "\t", ".", ". ", "!", "?",
+    ",", "_", "-", "a_b", "x2", "42", "\x0b", "\x1c", "\x01", "\u200b", "é", "Dіgoxin", "ß", "İ",
+    "\u00a0", "\u2028", "α", "５", "e\u0301",
+)  # fmt: skip
+
+
+def _reference_sentence_spans(text: str) -> list[tuple[int, int]]:
+    """guards.sentence_spans as first written: every piece found by a token regex."""
+    parts, start = [], 0
+    for boundary in re.finditer(r"(?<=[.!?])\s+|\n+", text):
+        parts.append((start, boundary.start()))
+        start = boundary.end()
+    parts.append((start, len(text)))
+    out = []
+    for begin, end in parts:
+        words = list(re.compile(r"\S+").finditer(text, begin, end))
+        for first in range(0, len(words), guards.MAX_SENTENCE_WORDS):
+            last = words[min(first + guards.MAX_SENTENCE_WORDS, len(words)) - 1]
+            out.append((words[first].start(), last.end()))
+    return out
+
+
+def test_word_and_sentence_shortcuts_equal_their_regex_definitions():
+    """The ASCII translate-and-split word finder, the one-piece sentence shortcut and the
+    query-term shortcut give exactly what the regexes give, on ASCII and on other text."""
+    from medr3_env.search.query import STOPWORDS, query_terms
+
+    rng = random.Random(13)
+    word = re.compile(r"[^\W_]+")
+    for _ in range(3_000):
+        text = "".join(rng.choices(_PIECES, k=rng.randint(0, 120)))
+        for variant in (text, text.encode("ascii", "ignore").decode()):
+            assert guards._words(variant) == word.findall(variant)
+            assert guards.sentence_spans(variant) == _reference_sentence_spans(variant)
+            reference: list[str] = []
+            for term in (m.lower() for m in word.findall(variant)):
+                if term not in STOPWORDS and term not in reference and len(term) <= 40:
+                    reference.append(term)
+            assert query_terms(variant) == reference[:32]
+    long_run = " ".join(["word"] * 95)  # one unpunctuated run: judged in pieces of 40 words
+    assert guards.sentence_spans(long_run) == _reference_sentence_spans(long_run)
+    assert len(guards.sentence_spans(long_run)) == 3

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from medr3_env.text_norm import ASCII_SEPARATORS
+
 MAX_QUERY_CHARS = 2_000
 MAX_QUERY_TERMS = 32
 MAX_TERM_CHARS = 40
@@ -151,10 +153,14 @@ def query_terms(text: str, *, max_terms: int = MAX_QUERY_TERMS) -> list[str]:
     """Lower-cased, de-duplicated content words of ``text`` in order of first appearance."""
     if not isinstance(text, str):
         return []
+    text = text[:MAX_QUERY_CHARS]
+    if text.isascii():  # the same words as the regex, found by a translate and a split
+        words = text.lower().translate(ASCII_SEPARATORS).split()
+    else:
+        words = [match.lower() for match in _WORD.findall(text)]
     terms: list[str] = []
     seen: set[str] = set()
-    for match in _WORD.finditer(text[:MAX_QUERY_CHARS]):
-        term = match.group().lower()
+    for term in words:
         if term in STOPWORDS or term in seen or len(term) > MAX_TERM_CHARS:
             continue
         seen.add(term)
