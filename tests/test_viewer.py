@@ -130,6 +130,7 @@ def test_highlights_come_from_the_record_not_from_the_observation_text(records):
     assert data["strings"][episode["turns"][1]["o"]].index(marks[0][0]) == len("Moved text first. ")
     # Turn text of valid turns and the evidence documents are marked; search results are not.
     assert [t["m"] for t in episode["turns"]] == [1, 3, 1]
+    assert [t["doc"] for t in episode["turns"]] == [None, read.argument, None]
     assert _marked(data, episode["turns"][0]["o"]) == []
     # Without recorded entities nothing is highlighted, whatever the texts say.
     bare = build_payload([record.model_copy(update={"evidence_entities": None})])
@@ -224,8 +225,9 @@ def test_expanding_an_episode_shows_documents_and_highlights(browser, records, r
     documents = detail.locator("details.docs")
     assert documents.count() == 2  # search results and the read document, both collapsed
     assert not documents.nth(1).locator("pre").is_visible()
+    read_id = records[0].turns[1].argument
+    assert documents.nth(1).locator("summary").inner_text() == f"document {read_id}"
     documents.nth(1).locator("summary").click()
-    read_id = records[0].turns[1].read_ids[0]
     body = documents.nth(1).locator("pre")
     assert body.is_visible() and f"Document {read_id}" in body.inner_text()
     assert body.locator("mark.ent").count() > 0

@@ -80,7 +80,7 @@ def _episode(number: int, record: TrajectoryRecord, strings: _StringTable) -> di
                 "r": _round(turn.reward),
                 "t": {k: _round(v) for k, v in turn.reward_terms.items()},
                 "hits": [[doc_id, _round(score)] for doc_id, score in turn.retrieved],
-                "read": list(turn.read_ids),
+                "doc": turn.argument if turn.action == "read" else None,
                 "m": 0,
             }
             for turn in record.turns

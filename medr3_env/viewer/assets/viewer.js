@@ -112,7 +112,7 @@
     if (turn.k === "search" || turn.k === "read") {
       const summaryText = turn.k === "search"
         ? `${turn.hits.length} documents retrieved: ${turn.hits.map((h) => `${h[0]} (${fmt(h[1])})`).join(", ")}`
-        : `document ${turn.read.length ? turn.read[turn.read.length - 1] : ""}`;
+        : `document ${turn.doc || ""}`;
       body = el("details", { className: "docs" }, [el("summary", { text: summaryText }), body]);
       label = turn.k === "search" ? "environment · search results" : "environment · document";
     }
