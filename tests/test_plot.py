@@ -93,6 +93,15 @@ def test_unreadable_logs_give_clear_errors(tmp_path):
     broken.write_text('{"step": 1, "reward_terms": {"answer": 1}}\n{oops\n', encoding="utf-8")
     with pytest.raises(PlotError, match="line 2: invalid JSON"):
         load_log(broken)
+    for line, reason in (("[1, 2]", "expected a JSON object, got list"), ('"text"', "got str")):
+        listed = tmp_path / "listed.jsonl"
+        listed.write_text(f'{{"step": 1, "reward_terms": {{}}}}\n\n{line}\n', encoding="utf-8")
+        with pytest.raises(PlotError, match=f"listed.jsonl, line 3: .*{reason}"):
+            load_log(listed)
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes('{"step": 1, "stage": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(PlotError, match="line 1: not UTF-8"):
+        load_log(latin1)
     wrong = _write(tmp_path / "wrong.jsonl", [{"step": "many", "reward_terms": {}}])
     with pytest.raises(PlotError, match="line 1: not a metrics record"):
         load_log(wrong)
