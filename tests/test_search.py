@@ -431,7 +431,9 @@ def test_unchanged_corpus_reuses_the_index_and_changed_corpus_rebuilds(backend, 
 
 
 @pytest.mark.parametrize("backend", LOCAL)
-def test_interrupted_build_leaves_no_index_and_next_build_restarts(backend, tmp_path):
+def test_interrupted_build_leaves_no_index_under_its_name(backend, tmp_path):
+    """Nothing half-built under the final name; a resumable backend keeps its committed work in
+    ``ix.partial`` (discarded here by the next build, whose corpus differs), others keep nothing."""
     from medr3_env.search.index_cache import build_index_dir
 
     _available(backend)
@@ -450,9 +452,12 @@ def test_interrupted_build_leaves_no_index_and_next_build_restarts(backend, tmp_
         )
     assert not (tmp_path / "ix").exists()
     assert not list(tmp_path.glob("ix.tmp-*"))
+    resumable = bool(getattr(backend_class(backend), "resumable", False))
+    assert (tmp_path / "ix.partial").exists() == resumable
     manifest = build_index(_corpus("x", [("a", "alpha beta")]), tmp_path / "ix", backend=backend)
     assert manifest.doc_count == 1 and (tmp_path / "ix" / MANIFEST_NAME).exists()
     assert manifest.backend == backend
+    assert not (tmp_path / "ix.partial").exists() and not list(tmp_path.glob("ix.tmp-*"))
 
 
 def _build_in_child(backend: str, cache_dir: str, out: str) -> None:
