@@ -40,4 +40,4 @@ def load_native_questions(
                 counter.record(error)
                 continue
             raise error from None
-    return QuestionSet(name or f"medr3:{path}", items)
+    return QuestionSet(name or f"medr3:{path}", items, stats=counter)

@@ -151,10 +151,19 @@ class Corpus:
 class QuestionSet:
     """An ordered, indexable list of :class:`QAItem` records with an optional default corpus."""
 
-    def __init__(self, name: str, items: Sequence[QAItem], corpus: Corpus | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        items: Sequence[QAItem],
+        corpus: Corpus | None = None,
+        *,
+        stats: SkipCounter | None = None,
+    ) -> None:
         self.name = name
         self.items = list(items)
         self.corpus = corpus
+        self.stats = stats
+        """What the loader skipped (malformed records with ``on_error="skip"``), if it counted."""
         self._by_id = {item.id: item for item in self.items}
         if len(self._by_id) != len(self.items):
             raise ValueError(f"question set {name!r} has duplicate item ids")
@@ -182,4 +191,4 @@ class QuestionSet:
         if not items:
             known = sorted({str(item.split) for item in self.items})
             raise ValueError(f"split {split!r} is empty in {self.name!r}; splits: {known}")
-        return QuestionSet(f"{self.name}:{split}", items, self.corpus)
+        return QuestionSet(f"{self.name}:{split}", items, self.corpus, stats=self.stats)

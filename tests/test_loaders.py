@@ -98,7 +98,12 @@ def test_native_questions_validate_records(tmp_path):
     path = _write(tmp_path / "q.jsonl", [json.dumps(good), json.dumps(bad)])
     with pytest.raises(CorpusFormatError, match="line 2"):
         load_native_questions(path)
-    assert [q.id for q in load_native_questions(path, on_error="skip")] == ["q1"]
+    skipped = load_native_questions(path, on_error="skip")
+    assert [q.id for q in skipped] == ["q1"]
+    assert skipped.stats is not None and skipped.stats.skipped == 1
+    assert skipped.split("all").stats is skipped.stats
+    broken = _write(tmp_path / "b.jsonl", [json.dumps(good), "{oops", "[1]", json.dumps(bad)])
+    assert load_native_questions(broken, on_error="skip").stats.skipped == 3
 
 
 def test_unknown_format_and_missing_file_are_spec_errors(tmp_path):
