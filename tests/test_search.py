@@ -78,6 +78,15 @@ class StarterSearchers:
         self._servers.append(server)
         return build_searcher(backend="remote", url=server.url)
 
+    def uncached(self, backend: str) -> Searcher:
+        """A second searcher of the same index (or server) without a result cache."""
+        key = f"{backend}/uncached"
+        if key not in self._made:
+            searcher = self[backend]
+            where = searcher.url if backend == "remote" else searcher.directory
+            self._made[key] = backend_class(backend)(where, cache_size=0)
+        return self._made[key]
+
     def close(self) -> None:
         for server in self._servers:
             server.__exit__()
@@ -212,7 +221,8 @@ HOSTILE = [
 @pytest.mark.parametrize("query", HOSTILE, ids=lambda q: ascii(q[:20]))
 def test_hostile_queries_return_sane_hits(searchers, backend, query):
     """No error; at most k hits, ranked 1..n, of documents that exist, with finite scores in
-    descending order; the same answer twice; a plain word among the syntax is still searched."""
+    descending order; the same answer twice, from the cache and from an uncached searcher; a plain
+    word among the syntax is still searched."""
     searcher = searchers[backend]
     hits = searcher.search(query, k=5)
     assert len(hits) <= 5
@@ -221,7 +231,9 @@ def test_hostile_queries_return_sane_hits(searchers, backend, query):
     assert all(math.isfinite(h.score) for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert searcher.search(query, k=5) == hits
+    assert searchers.uncached(backend).search(query, k=5) == hits
     assert searcher.search_many([query, query], k=5) == [hits, hits]
+    assert len(searcher.search(query, k=1)) == min(1, len(hits))
     if not query.strip():
         assert hits == []
     if re.search(r"\binsulin\b", query):
