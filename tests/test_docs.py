@@ -166,3 +166,19 @@ def test_every_builtin_plugin_is_documented():
         and not re.search(rf"`{re.escape(info.name)}(?:[`:\[(]| \()", text)
     ]
     assert not missing, "built-in plug-ins no page names in code: " + ", ".join(missing)
+
+
+def test_every_guard_helper_the_rewards_page_names_exists():
+    from medr3_env.rewards import guards
+
+    text = (ROOT / "docs" / "rewards.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"(?<![/\w])guards\.([a-z_]+)\(", text))
+    helpers = text[text.index("| helper |") :].split("\n\n")[0]  # the guard helper table
+    for first_column in re.findall(r"^\| (`[a-z_]+\(.*?) \|", helpers, re.MULTILINE):
+        named |= set(re.findall(r"`([a-z_]+)\(", first_column))
+    named -= {"answer_score", "is_correct"}  # in medr3_env.rewards.answer, checked below
+    assert {"fold", "clean", "copied", "distinct_search_count"} <= named
+    assert not sorted(n for n in named if not callable(getattr(guards, n, None)))
+    from medr3_env.rewards import answer
+
+    assert callable(answer.answer_score) and callable(answer.is_correct)
