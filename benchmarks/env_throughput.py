@@ -267,6 +267,13 @@ ENV_STAGES = (
     ("medr3_env.env", "render_document", "render"),
     ("medr3_env.env", "render_error", "render"),
     ("medr3_env.rewards.evidence", "strip_copied_spans", "reward evidence: copy check"),
+    ("medr3_env.rewards.guards", "copied_words", "reward evidence: copy check"),
+    ("medr3_env.rewards.guards", "document_copy_source", "reward evidence: document copy data"),
+    ("medr3_env.rewards.evidence", "entity_spans", "reward evidence: entities of the reasoning"),
+    ("medr3_env.rewards.evidence", "_in_documents", "reward evidence: gold phrase check"),
+    ("medr3_env.rewards.evidence", "_anchors", "reward evidence: question entities"),
+    ("medr3_env.rewards.evidence", "_title_entities", "reward evidence: title entities"),
+    ("medr3_env.rewards.guards", "sentence_spans", "reward evidence: sentences"),
 )
 SEARCHER_STAGES = (
     ("search", "search: engine + hits"),

@@ -236,7 +236,6 @@ class IndexSearcher(Searcher):
                 snippet = snippet_from_terms(match.content, ends, terms, needles)
             else:  # no stored sentence terms: find the terms in the text
                 snippet = snippet_for(match.content, stems, decode_ends(ends))
-            self._recent.put(match.doc_id, match.stored)
             hits.append(
                 Hit(
                     doc_id=match.doc_id,
@@ -246,6 +245,7 @@ class IndexSearcher(Searcher):
                     rank=rank,
                 )
             )
+        self._recent.put_many((match.doc_id, match.stored) for match in matches)
         return hits
 
     def _get_uncached(self, doc_id: str) -> IndexedDocument | None:

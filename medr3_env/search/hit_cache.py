@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # base.py imports this module
@@ -72,6 +72,18 @@ class RecentDocuments:
             self._data.move_to_end(doc_id)
             if len(self._data) > self.size:
                 self._data.popitem(last=False)
+
+    def put_many(self, records: Iterable[tuple[str, Any]]) -> None:
+        """:meth:`put` of each ``(doc_id, record)``, under one lock."""
+        if self.size <= 0:
+            return
+        with self._lock:
+            data = self._data
+            for doc_id, record in records:
+                data[doc_id] = record
+                data.move_to_end(doc_id)
+            while len(data) > self.size:
+                data.popitem(last=False)
 
     def pop(self, doc_id: str) -> Any | None:
         """The record of ``doc_id`` if it was a recent hit (removed: the caller caches the

@@ -135,14 +135,15 @@ def snippet_from_terms(
     (:func:`sentence_terms`), cut to ``limit`` characters. A handful of ``bytes.find`` calls."""
     size = len(data) // 6 * 4  # the hashes; sentence numbers follow
     counts: dict[int, int] = {}
+    find = data.find
     for needle in needles:
-        position = data.find(needle, 0, size)
+        position = find(needle, 0, size)
         while position >= 0:
             if not position & 3:  # aligned: a whole stored hash, not the tail of one
                 at = size + (position >> 1)
                 sentence = data[at] | data[at + 1] << 8
                 counts[sentence] = counts.get(sentence, 0) + 1
-            position = data.find(needle, position + 1, size)
+            position = find(needle, position + 1, size)
     best = 0
     if counts:
         top = max(counts.values())
