@@ -233,12 +233,16 @@ def test_ids_with_slashes_and_spaces_round_trip(tmp_path):
             assert remote.search(f"unique{n}")[0].doc_id == doc_id
 
 
-def test_server_down_is_a_clear_connection_error():
+def test_server_down_is_a_clear_connection_error(monkeypatch):
+    import medr3_env.search.remote_backend as remote_backend
+
     url = f"http://127.0.0.1:{free_port()}"
-    started = time.perf_counter()
+    waits: list[float] = []
+    monkeypatch.setattr(remote_backend.time, "sleep", waits.append)
     with pytest.raises(ConnectionError, match=f"{url}.*unreachable after 3 attempts"):
         RemoteSearcher(url, retries=2, backoff=0.01)
-    assert time.perf_counter() - started < 5
+    assert waits == [0.01, 0.02]  # two retries, the backoff doubling
+    monkeypatch.undo()
     with pytest.raises(SearchServerUnavailable, match="medr3 serve"):
         gym.make("MedR3-v0", backend="remote", search_url=url)
 
