@@ -129,7 +129,7 @@ def load_jsonl_questions(
                 counter.record(error)
                 continue
             raise error from None
-    return QuestionSet(f"jsonl:{path}", items)
+    return QuestionSet(f"jsonl:{path}", items, stats=counter)
 
 
 def _require_datasets(name: str):

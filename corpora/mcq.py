@@ -51,7 +51,8 @@ def _collect(
     path: Path, rows, build, on_error: OnError, name: str, counter: SkipCounter | None = None
 ) -> QuestionSet:
     """The items ``build`` makes of ``rows``; with ``on_error="skip"`` a malformed one is logged
-    as a warning (file, line, field) and counted in ``counter`` with the file's own skips."""
+    as a warning (file, line, field) and counted in ``counter`` with the file's own skips (the
+    question set's ``stats``)."""
     counter = counter if counter is not None else SkipCounter()
     items = []
     for line, record in rows:
@@ -66,7 +67,7 @@ def _collect(
                 counter.record(error)
                 continue
             raise error from None
-    return QuestionSet(name, items)
+    return QuestionSet(name, items, stats=counter)
 
 
 def load_medqa(

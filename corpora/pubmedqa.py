@@ -119,4 +119,5 @@ def load_pubmedqa_questions(
                 metadata={"long_answer": str(record.get("LONG_ANSWER", ""))},
             )
         )
-    return QuestionSet(f"pubmedqa:{path}", items, load_pubmedqa_corpus(path, on_error=on_error))
+    corpus = load_pubmedqa_corpus(path, on_error=on_error)
+    return QuestionSet(f"pubmedqa:{path}", items, corpus, stats=counter)

@@ -148,6 +148,32 @@ def test_whole_file_json_formats_report_bad_bytes_and_bad_json(tmp_path, fmt):
         load_questions(spec)
 
 
+def test_question_sets_expose_their_skip_counts(tmp_path):
+    """Bad JSON lines and bad records both count, in ``QuestionSet.stats`` (kept by splits)."""
+    mcq = {"question": "Which?", "options": {"A": "x", "B": "y"}, "answer_idx": "A"}
+    medqa = tmp_path / "medqa.jsonl"
+    medqa.write_text(
+        "\n".join([json.dumps(mcq), "{not json", json.dumps({**mcq, "answer_idx": "Z"})]) + "\n",
+        encoding="utf-8",
+    )
+    generic = _jsonl(
+        tmp_path / "generic.jsonl",
+        [{"question": "Is it?", "answer": "yes"}, {"question": "No answer?", "answer": ""}],
+    )
+    broken = dict(PUBMEDQA, **{"333": {"QUESTION": "No contexts?", "final_decision": "yes"}})
+    pubmedqa = tmp_path / "ori_pqal.json"
+    pubmedqa.write_text(json.dumps(broken), encoding="utf-8")
+    for spec, kept, skipped in [
+        (f"medqa:{medqa}", 1, 2),
+        (f"jsonl:{generic}", 1, 1),
+        (f"pubmedqa:{pubmedqa}", 2, 1),
+    ]:
+        questions = load_questions(f"{spec}?on_error=skip")
+        assert len(questions) == kept, spec
+        assert questions.stats is not None and questions.stats.skipped == skipped, spec
+        assert questions.split("all").stats is questions.stats
+
+
 def test_pubmedqa_corpus_exposes_its_skip_count(tmp_path):
     broken = dict(PUBMEDQA, **{"333": {"QUESTION": "No contexts?", "final_decision": "yes"}})
     path = tmp_path / "ori_pqal.json"
