@@ -293,9 +293,14 @@ def test_searchers_are_shared_by_content_not_by_object(tmp_path):
     other_backend = MedR3Env(
         questions=questions("Insulin lowers glucose."), backend="tantivy", **kwargs
     )
+    other_extractor = MedR3Env(
+        questions=questions("Insulin lowers glucose."), **{**kwargs, "entity_extractor": "auto"}
+    )
     assert same.searcher is one.searcher
     assert changed.searcher is not one.searcher
     assert other_backend.searcher is not one.searcher
+    assert other_extractor.searcher is not one.searcher
+    assert other_extractor.searcher.entity_extractor != one.searcher.entity_extractor == "none"
 
 
 def test_make_vec_sends_one_search_many_batch_per_step():
