@@ -236,12 +236,17 @@ def evidence_documents(ctx: EpisodeContext) -> list[IndexedDocument]:
 
 
 def _blank(sentence: str, spans: list[Span], offset: int) -> str:
-    """``sentence`` with its entity spans (offsets relative to the text) blanked out."""
-    chars = list(sentence)
+    """``sentence`` with its entity spans (offsets relative to the text, sorted by start) blanked
+    out."""
+    parts: list[str] = []
+    cursor = 0
     for start, end, _ in spans:
-        for i in range(max(0, start - offset), min(len(chars), end - offset)):
-            chars[i] = " "
-    return "".join(chars)
+        begin, stop = max(cursor, start - offset), min(len(sentence), end - offset)
+        if stop > begin:
+            parts += (sentence[cursor:begin], " " * (stop - begin))
+            cursor = stop
+    parts.append(sentence[cursor:])
+    return "".join(parts)
 
 
 def match_evidence(

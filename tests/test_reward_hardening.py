@@ -233,3 +233,47 @@ def test_word_and_sentence_shortcuts_equal_their_regex_definitions():
     long_run = " ".join(["word"] * 95)  # one unpunctuated run: judged in pieces of 40 words
     assert guards.sentence_spans(long_run) == _reference_sentence_spans(long_run)
     assert len(guards.sentence_spans(long_run)) == 3
+
+
+def test_folding_by_regex_equals_folding_by_translate_tables():
+    """clean/fold delete invisible characters and combining marks with regex character classes;
+    on every code point and on random mixed text they equal the translate tables they replace."""
+    import sys
+    import unicodedata
+
+    from medr3_env import text_norm as tn
+
+    invisible, marks = tn._tables()
+    for code in range(sys.maxunicode + 1):
+        text = "a" + chr(code)
+        assert tn.strip_invisible(text) == text.translate(invisible), hex(code)
+        assert tn._patterns()[1].sub("", text) == text.translate(marks), hex(code)
+
+    def fold_reference(text: str) -> str:
+        if text.isascii():
+            return text.translate(invisible).lower()
+        text = unicodedata.normalize("NFKD", text.translate(marks)).translate(marks)
+        text = unicodedata.normalize("NFKC", text).translate(tn.CONFUSABLES)
+        return text.translate(marks).casefold()
+
+    def clean_reference(text: str) -> str:
+        if text.isascii():
+            return text.translate(invisible)
+        text = unicodedata.normalize("NFKC", text.translate(invisible))
+        return tn.map_confusables(text.translate(invisible), mixed_script_only=True)
+
+    rng = random.Random(5)
+    special = [*list(invisible)[:500], *list(marks)[:800], *tn.CONFUSABLES, 0x2026, 0xFB01]
+    for _ in range(6_000):
+        chars = []
+        for _ in range(rng.randint(0, 25)):
+            roll = rng.random()
+            if roll < 0.3:
+                chars.append(chr(rng.choice(special)))
+            elif roll < 0.45:
+                chars.append(chr(rng.randrange(sys.maxunicode + 1)))
+            else:
+                chars.append(rng.choice("abc DEF.\n\t\x01"))
+        text = "".join(chars)
+        assert tn.clean_text(text) == clean_reference(text), repr(text)
+        assert tn.fold_text(text) == fold_reference(text), repr(text)
