@@ -24,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -65,9 +66,75 @@ def _disk_bytes(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
 
 
+class MemorySampler(threading.Thread):
+    """Samples this process's resident memory every ``interval`` seconds from
+    ``/proc/self/status``: ``RssAnon`` (heap: what the process really holds) and ``RssFile``
+    (pages of mapped files, e.g. index segments read through ``mmap``: page cache the kernel
+    reclaims under pressure), with the time of each peak."""
+
+    FIELDS = ("VmRSS", "RssAnon", "RssFile")
+
+    def __init__(self, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.started = time.monotonic()
+        self.peaks = {field: (0, 0.0) for field in self.FIELDS}
+        self.trace: list[tuple[float, int, int]] = []
+        self._done = threading.Event()
+
+    def sample(self) -> None:
+        now = time.monotonic() - self.started
+        values = {}
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                name, _, rest = line.partition(":")
+                if name in self.FIELDS:
+                    values[name] = int(rest.split()[0]) * 1024
+        for field, value in values.items():
+            if value > self.peaks[field][0]:
+                self.peaks[field] = (value, now)
+        self.trace.append((round(now, 1), values.get("RssAnon", 0), values.get("RssFile", 0)))
+
+    def run(self) -> None:
+        while not self._done.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> dict[str, float]:
+        self._done.set()
+        self.join()
+        self.sample()
+        row = {}
+        for field, (value, at) in self.peaks.items():
+            key = {"VmRSS": "rss", "RssAnon": "anon", "RssFile": "file"}[field]
+            row[f"peak_{key}_mb"] = round(value / 2**20)
+            row[f"peak_{key}_at_s"] = round(at, 1)
+        return row
+
+
+def _build(args: argparse.Namespace, corpus, out: Path):
+    """``build_index``'s path (lock, work directory, manifest), with the builder's options."""
+    from medr3_env.entities import load_extractor
+    from medr3_env.search import backend_class
+    from medr3_env.search.index_cache import build_index_dir
+
+    extractor = load_extractor(args.entity_extractor)
+    options = {"memory_mb": args.memory_mb} if args.memory_mb else {}
+    if args.backend == "tantivy":
+        from medr3_env.search.tantivy_backend import build_tantivy_index as build
+    else:
+        build = backend_class(args.backend).build  # type: ignore[assignment]
+    return build_index_dir(
+        corpus,
+        out,
+        backend=args.backend,
+        extractor=extractor.name,
+        builder=lambda c, d: build(c, d, extractor, progress=True, **options),
+    )
+
+
 def child(args: argparse.Namespace) -> None:
     """Build one size and print one JSON line (run in its own process)."""
-    from medr3_env.search import build_index, open_index
+    from medr3_env.search import open_index
 
     n_docs = args.child
     out = Path(args.workdir) / f"synthetic-{n_docs}-{args.backend}"
@@ -75,16 +142,16 @@ def child(args: argparse.Namespace) -> None:
     cpu = time.process_time()
     generated = sum(1 for _ in synthetic_corpus(sample))
     generate_cpu_ms = 1000 * (time.process_time() - cpu) / generated
+    sampler = MemorySampler() if Path("/proc/self/status").exists() else None
+    if sampler:
+        sampler.start()
     started, cpu = time.perf_counter(), time.process_time()
-    manifest = build_index(
-        synthetic_corpus(n_docs),
-        out,
-        backend=args.backend,
-        entity_extractor=args.entity_extractor,
-        progress=True,
-    )
+    manifest = _build(args, synthetic_corpus(n_docs), out)
     build_s = time.perf_counter() - started
     build_cpu_s = time.process_time() - cpu
+    memory = sampler.stop() if sampler else {}
+    if sampler and args.trace:
+        Path(args.trace).write_text(json.dumps(sampler.trace) + "\n")
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     size = _disk_bytes(out)
     queries = fast_queries(args.queries, n_docs)
@@ -108,6 +175,8 @@ def child(args: argparse.Namespace) -> None:
         "cpu_ms_per_doc": round(1000 * build_cpu_s / n_docs, 3),
         "generate_cpu_ms_per_doc": round(generate_cpu_ms, 3),
         "peak_rss_mb": round(peak_rss / 2**20),
+        **memory,
+        "memory_mb": args.memory_mb or 256,
         "index_mb": round(size / 2**20, 1),
         "bytes_per_doc": round(size / n_docs),
         "index_files": len(manifest.files),
@@ -130,6 +199,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--workdir", default="/tmp/medr3-index-scale")
     parser.add_argument("--keep", action="store_true", help="Keep the built indexes.")
+    parser.add_argument(
+        "--memory-mb", type=int, default=0, help="tantivy's indexing heap (default: 256 MB)"
+    )
+    parser.add_argument("--trace", help="Write the memory samples (s, anon, file) of a child here.")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -143,6 +216,8 @@ def main() -> None:
         command += ["--backend", args.backend, "--entity-extractor", args.entity_extractor]
         command += ["--queries", str(args.queries), "--workdir", args.workdir]
         command += ["--keep"] if args.keep else []
+        command += ["--memory-mb", str(args.memory_mb)] if args.memory_mb else []
+        command += ["--trace", f"{args.trace}.{n_docs}.json"] if args.trace else []
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)

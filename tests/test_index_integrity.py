@@ -396,7 +396,8 @@ RESUME_SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])
     from test_index_integrity import resume_build
 
-    print("finished", resume_build(Path(sys.argv[1])), flush=True)
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    print("finished", resume_build(Path(sys.argv[1]), workers=workers), flush=True)
     """
 )
 
@@ -417,10 +418,13 @@ class CountingExtractor:
         return self.inner.extract_sentences(texts, batch_size)
 
 
-def resume_build(out: Path, docs=RESUME_DOCS, *, stop_after: int | None = None, **options):
+def resume_build(
+    out: Path, docs=RESUME_DOCS, *, stop_after: int | None = None, workers: int = 0, **options
+):
     """A tantivy build of ``docs`` that commits every 200 documents (100 a batch); with
     ``stop_after`` it is interrupted (KeyboardInterrupt) after reading that many documents.
-    Returns how many documents the extractor was given (prepared for indexing)."""
+    Returns how many documents the extractor was given (prepared for indexing) in this process:
+    with ``workers``, documents after the first 100 are prepared in worker processes."""
     from medr3_env.search.index_cache import build_index_dir
     from medr3_env.search.tantivy_backend import build_tantivy_index
 
@@ -442,7 +446,14 @@ def resume_build(out: Path, docs=RESUME_DOCS, *, stop_after: int | None = None, 
         backend="tantivy",
         extractor=extractor.name,
         builder=lambda c, d: build_tantivy_index(
-            c, d, extractor, batch_size=100, commit_every=200, progress=False
+            c,
+            d,
+            extractor,
+            batch_size=100,
+            commit_every=200,
+            progress=False,
+            workers=workers,
+            parallel_after=100,
         ),
         **options,
     )
@@ -657,3 +668,105 @@ def test_cli_restart_flag_discards_the_checkpoint(tmp_path, caplog):
     assert result.exit_code == 0, result.output
     assert "a restart was asked for" in caplog.text and "indexed 30 documents" in result.output
     assert not out.with_name("ix.partial").exists()
+
+
+# --- documents prepared in worker processes ----------------------------------------------
+
+
+def _stored(directory: Path) -> dict[str, dict]:
+    """Every stored field of every document of a tantivy index, by id."""
+    import tantivy
+
+    index = tantivy.Index.open(str(directory))
+    searcher = index.searcher()
+    stored = {}
+    for _, address in searcher.search(tantivy.Query.all_query(), limit=searcher.num_docs).hits:
+        fields = searcher.doc(address).to_dict()
+        stored[fields["id"][0]] = fields
+    return stored
+
+
+@needs_tantivy
+@pytest.mark.slow
+def test_documents_prepared_by_workers_build_the_same_index(tmp_path):
+    from medr3_env.entities import LexiconExtractor
+    from medr3_env.search.index_cache import build_index_dir
+    from medr3_env.search.tantivy_backend import build_tantivy_index
+
+    extractor = LexiconExtractor(
+        [
+            {"name": "digoxin", "label": "drug", "synonyms": ["lanoxin"]},
+            {"name": "warfarin", "label": "drug", "synonyms": []},
+        ],
+        abbreviations=False,
+    )
+    corpus = Corpus.from_documents("parallel-test", RESUME_DOCS)
+    built = {}
+    for workers in (0, 2):
+        out = tmp_path / f"ix-{workers}"
+        build_index_dir(
+            corpus,
+            out,
+            backend="tantivy",
+            extractor=extractor.name,
+            builder=lambda c, d, w=workers: build_tantivy_index(
+                c, d, extractor, batch_size=50, workers=w, parallel_after=100
+            ),
+        )
+        built[workers] = out
+    serial, parallel = _stored(built[0]), _stored(built[2])
+    assert len(serial) == len(RESUME_DOCS) and serial == parallel
+    assert any(json.loads(bytes(f["entities"][0])) for f in serial.values())  # entities found
+    assert _results(built[0]) == _results(built[2])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in {"Z", "X"}
+
+
+@needs_tantivy
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_workers_exit_when_a_parallel_build_is_killed_and_the_rerun_resumes(
+    tmp_path, fresh_results
+):
+    out = tmp_path / "ix"
+    env = {**os.environ, "MEDR3_DEBUG_PAUSE": "committed@2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RESUME_SCRIPT, str(out), str(Path(__file__).parent), "2"],
+        env=env,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("medr3-debug-pause committed"):
+            break
+    else:
+        pytest.fail(f"the build never paused (exit {proc.wait()})")
+    workers = [
+        c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
+    ]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+    deadline = time.monotonic() + 20
+    while not all(_gone(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(_gone(w) for w in workers)  # no orphaned worker keeps running
+    assert _checkpoint(out).documents_committed == 400
+    resume_build(out, workers=2)
+    assert set(_ids_held(out).values()) == {1}
+    assert _results(out) == fresh_results

@@ -13,10 +13,15 @@ Needs the ``fast`` extra: ``pip install 'medr3-env[fast]'``.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from functools import partial
+from itertools import islice
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from types import ModuleType
 from typing import ClassVar
@@ -28,8 +33,12 @@ from medr3_env.search.checkpoint import SkipCommitted, has_checkpoint, record_co
 from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE
 from medr3_env.search.indexing import annotated_batches
 from medr3_env.search.integrity import IndexCorruptError, debug_pause
+from medr3_env.search.parallel import OrderedPool, WorkerStartError, default_workers
+from medr3_env.search.progress import progress_bar
 from medr3_env.search.query import MAX_TERM_CHARS
 from medr3_env.search.snippets import encode_ends, sentence_ends, sentence_terms
+
+logger = logging.getLogger(__name__)
 
 TOKENIZER = "en_stem"
 """tantivy's built-in English analyser: simple tokenizer, long-token removal, lower-casing and
@@ -74,6 +83,8 @@ COMMIT_EVERY = 100_000
 """Documents between the commits of a resumable build (each is a checkpoint to resume from)."""
 COMMIT_SECONDS = 300.0
 """...or seconds, whichever comes first: a killed build loses at most this much work."""
+PARALLEL_AFTER = 20_000
+"""Documents read before preparation moves to worker processes (small corpora never start one)."""
 
 
 def build_tantivy_index(
@@ -87,12 +98,19 @@ def build_tantivy_index(
     threads: int | None = None,
     commit_every: int = COMMIT_EVERY,
     commit_seconds: float = COMMIT_SECONDS,
+    workers: int | None = None,
+    parallel_after: int = PARALLEL_AFTER,
 ) -> int:
     """Stream ``corpus`` into a new tantivy index in ``directory``; returns the document count.
 
     Memory is bounded by ``memory_mb`` (tantivy's indexing heap, shared by ``threads`` indexing
-    threads; default: every core this process may use, up to 8, tantivy's own ceiling) plus one
-    batch of documents.
+    threads; default: every core this process may use, up to 8, tantivy's own ceiling) plus a
+    few batches of documents per worker.
+
+    Documents are prepared (entities, stored fields, snippet data) in ``workers`` processes
+    (default: :func:`~medr3_env.search.parallel.default_workers`; 0: in this process) once
+    ``parallel_after`` documents have been read, so small corpora never start a process; the
+    index holds the same documents in the same order either way.
 
     When ``directory`` is the work directory of a resumable build (it holds a
     :mod:`~medr3_env.search.checkpoint`), the index is committed every ``commit_every``
@@ -114,13 +132,22 @@ def build_tantivy_index(
     if committed:
         stream = SkipCommitted(corpus, committed, partial(_holds, tantivy, index))
     writer = index.writer(heap_size=max(memory_mb, 16 * threads) * 2**20, num_threads=threads)
-    analyse = _analyser(tantivy).analyze
+    workers = default_workers() if workers is None else workers
     count = committed
     pending, last_commit = 0, time.monotonic()
     try:
-        for batch in annotated_batches(stream, extractor, batch_size=batch_size, progress=progress):
-            for doc, entities in batch:
-                writer.add_document(_record(tantivy, doc, entities, analyse))
+        batches = _prepared(
+            stream,
+            extractor,
+            index.schema,
+            batch_size=batch_size,
+            progress=progress,
+            workers=workers,
+            parallel_after=parallel_after,
+        )
+        for batch in batches:
+            for record in batch:
+                writer.add_document(record)
             count += len(batch)
             pending += len(batch)
             if resumable and (
@@ -147,6 +174,89 @@ def build_tantivy_index(
             "rebuild it (a rerun starts over)",
         )
     return count
+
+
+class _Preparer:
+    """Documents to tantivy records: :func:`~medr3_env.search.indexing.annotated_batches`
+    (entities per sentence, one extractor call per batch), then :func:`_record`. Made in each
+    worker process, and in the building process for the first batches."""
+
+    def __init__(self, extractor: EntityExtractor, batch_size: int) -> None:
+        self.tantivy = import_tantivy()
+        self.analyse = _analyser(self.tantivy).analyze
+        self.extractor = extractor
+        self.batch_size = batch_size
+
+    def records(self, docs: list[Document]) -> list:
+        batches = annotated_batches(
+            Corpus.from_documents("batch", docs),
+            self.extractor,
+            batch_size=len(docs),
+            progress=False,
+        )
+        return [
+            _record(self.tantivy, doc, found, self.analyse)
+            for batch in batches
+            for doc, found in batch
+        ]
+
+    def fields(self, docs: list[Document]) -> list[dict]:
+        """:meth:`records` as ``{field: [values]}`` dicts (what a worker sends back)."""
+        return [record.to_dict() for record in self.records(docs)]
+
+
+def _prepared(
+    corpus: Corpus,
+    extractor: EntityExtractor,
+    schema,
+    *,
+    batch_size: int,
+    progress: bool | None,
+    workers: int,
+    parallel_after: int,
+) -> Iterator[list]:
+    """Yield the tantivy records of ``corpus`` batch by batch, in corpus order, with a progress
+    bar; batches after the first ``parallel_after`` documents are prepared by ``workers``
+    processes, at most ``2 * workers`` batches ahead of the index."""
+    tantivy = import_tantivy()
+    local = _Preparer(extractor, batch_size)
+    documents = iter(corpus)
+    shown = progress if progress is not None else sys.stderr.isatty()
+    # size_hint may count a file's lines: only worth it when progress (with ETA) is shown.
+    total = corpus.size_hint if shown else None
+    pool: OrderedPool | None = None
+    pending: deque[list | AsyncResult] = deque()
+    read = 0
+    with progress_bar(f"indexing {corpus.name}", total=total, enabled=shown) as advance:
+        try:
+            while True:
+                batch = list(islice(documents, batch_size))
+                read += len(batch)
+                if batch and pool is None and workers > 0 and read > parallel_after:
+                    try:
+                        pool = OrderedPool(workers, _Preparer, (extractor, batch_size), "fields")
+                    except WorkerStartError as exc:
+                        logger.warning("preparing documents in this process: %s", exc)
+                        workers = 0
+                if batch:
+                    pending.append(pool.submit(batch) if pool else local.records(batch))
+                while pending and (
+                    not batch
+                    or isinstance(pending[0], list)
+                    or (pool is not None and len(pending) > pool.in_flight)
+                ):
+                    item = pending.popleft()
+                    if isinstance(item, list):
+                        records = item
+                    else:
+                        records = [tantivy.Document.from_dict(f, schema) for f in item.get()]
+                    yield records
+                    advance(len(records))
+                if not batch:
+                    return
+        finally:
+            if pool is not None:
+                pool.close()
 
 
 def _holds(tantivy: ModuleType, index, doc_id: str) -> bool:
