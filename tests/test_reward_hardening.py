@@ -277,3 +277,53 @@ def test_folding_by_regex_equals_folding_by_translate_tables():
         text = "".join(chars)
         assert tn.clean_text(text) == clean_reference(text), repr(text)
         assert tn.fold_text(text) == fold_reference(text), repr(text)
+
+
+def _reference_copied(sentence: str, grams: frozenset, judge: str | None) -> bool:
+    """guards.copied as first written (vocabulary from the pairs, words found per call)."""
+    vocabulary = {word for pair in grams for word in pair}
+    words = [w for w in guards.content_words(sentence) if w in vocabulary]
+    judged = set(guards.content_words(judge)) if judge is not None else None
+    positions = [i for i in range(len(words) - 1) if judged is None or words[i] in judged]
+    if len(positions) < guards.COPY_MIN_WORDS:
+        return False
+
+    def follows(i: int) -> bool:
+        return any(
+            (words[i], words[j]) in grams or (words[j], words[i]) in grams
+            for j in (i + 1, i + 2)
+            if j < len(words)
+        )
+
+    return sum(1 for i in positions if follows(i)) >= guards.COPY_SHARE * len(positions)
+
+
+def test_copy_check_on_shared_sentence_words_equals_the_per_call_check():
+    """copied_words (a sentence's words found once for every source, the vocabulary taken from
+    the words) decides exactly as the original per-call copy test, on random sentences drawn
+    from the document's own words, fillers and other words."""
+    rng = random.Random(11)
+    vocabulary = [f"w{i}" for i in range(40)] + ["the", "of", "and", "x", "42"]
+    copies = 0
+    for _ in range(3_000):
+        document = rng.choices(vocabulary, k=rng.randint(0, 60))
+        content = " ".join(document)
+        grams = guards.document_shingles(f"d{len(content)}", content)
+        source = guards.document_copy_source(f"d{len(content)}", content)
+        assert source.vocabulary == {word for pair in grams for word in pair}
+        if document and rng.random() < 0.4:  # a pasted stretch, perhaps reversed
+            start = rng.randrange(len(document))
+            stretch = document[start : start + rng.randint(1, 20)]
+            sentence = " ".join(stretch[:: rng.choice((1, -1))])
+        else:
+            sentence = " ".join(rng.choices(document or vocabulary, k=rng.randint(0, 20)))
+        if rng.random() < 0.5:
+            sentence = sentence.replace(" ", " filler ", rng.randint(0, 5))
+        judge = " ".join(w for w in sentence.split() if rng.random() < 0.8)
+        for judged in (None, judge):
+            expected = _reference_copied(sentence, grams, judged)
+            words = set(guards.content_words(judged)) if judged is not None else None
+            assert guards.copied(sentence, grams, judge=judged) == expected
+            assert guards.copied_words(guards.content_words(sentence), source, words) == expected
+            copies += expected
+    assert copies > 300  # both verdicts were compared
