@@ -8,9 +8,11 @@
 
 In option and verdict answers, Markdown emphasis, code ticks and LaTeX wrappers (``**B**``,
 ```B```, ``$\\boxed{B}$``) are read as the text they wrap; free text reads through LaTeX wrappers
-only. An answer that names several options (or several verdicts) is wrong. In stages that require
-reasoning (``min_reasoning_words``), an answer given without that many real words of reasoning
-(distinct content words: filler repeated, stop words and numbers do not count) scores 0.
+only. An answer that names several options (or several verdicts) is wrong, including a letter
+written next to another option's letter or text ("C or D. Adenosine", "Metoprolol (option A)").
+In stages that require reasoning (``min_reasoning_words``), an answer given without that many
+real words of reasoning (distinct content words: filler repeated, stop words and numbers do not
+count) scores 0.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from medr3_env.rewards.registry import register_reward
 from medr3_env.text_norm import clean_text, map_confusables
 
 _LETTER_PREFIX = re.compile(
-    r"^\s*(?:(?:the\s+)?(?:correct\s+)?(?:option|answer|choice)\s*(?:is\s*)?[:\-]?\s*)?"
+    r"^\s*(?:(?:the\s+|my\s+)?(?:(?:correct|final|best|right)\s+)?(?:option|answer|choice)\s*"
+    r"(?:is\s*)?[:\-]?\s*)?"
     r"[\(\[]?([A-Za-z])(?:[\)\]\.:]|\s*$|\s+(?=\S))",
     re.IGNORECASE,
 )
@@ -34,25 +37,94 @@ _LETTER_LIST = re.compile(
     r"^[\s\(\[]*([A-Za-z])[\)\]]?(?:\s*(?:,|and|or|/|&|\+)\s*[\(\[]?([A-Za-z])[\)\]]?)+\s*\.?\s*$",
     re.IGNORECASE,
 )
+_OTHER_LETTER = re.compile(
+    r"\b(?i:option|choice|answer)\s*[\(\[]?([A-Za-z])(?![A-Za-z0-9])"
+    r"|[\(\[]([A-Za-z])[\)\]]"
+    r"|(?<![A-Za-z0-9'])([A-Z])(?=\s*(?:[\)\]:,;/&+\-–—]|\.(?!\w)|$)|\s+(?i:or|and)\b)"
+    r"|^\W*([A-Z])(?=\s+[^a-z\s])"
+)
+"""An option letter written as one: "option D", "(D)", or a capital "D" before a bracket, a
+colon, a full stop, a list separator, "or"/"and" or the end, or first before a capitalised word
+("D Adenosine"); lower-case bare letters are words ("a")."""
+_ARTICLE = r"(?-i:(?:[Aa]n?|[Tt]he)\s+(?=[a-z])|(?:An|The)\s+)?"
+"""An article before a quoted option text ("A beta blocker"); a capital "A" before a capitalised
+text is a letter ("A Adenosine")."""
 _VERDICTS = ("yes", "no", "maybe")
-_NEGATIONS = frozenset({"not", "never", "t"})  # "t": what normalising leaves of "isn't"
-_LATEX_WRAPPER = re.compile(r"\\(?:boxed|text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")
-_MARKUP = re.compile(r"[*`$]|(?<!\w)_+|_+(?!\w)")
+_NEGATIONS = frozenset(
+    ["not", "never", "neither", "nor", "t", "isnt", "arent", "doesnt", "dont", "cannot", "cant"]
+)  # "t": what normalising leaves of "isn't"; "isnt": of "isn`t" and of "isnt"
+_WRAPPERS = "boxed|fbox|text|textbf|textit|textrm|texttt|emph|underline|mathrm|mathbf|mathit|mathsf"
+_LATEX_TOKEN = re.compile(
+    rf"\\(?:({_WRAPPERS})\s*\{{|[A-Za-z]+\s*\{{|[()\[\]]|[,;:! ])|\\%|\{{|\}}"
+)
+"""A wrapper's opening (``\\boxed{``), another command's (``\\frac{``), a math delimiter
+(``\\(``, ``\\[``), a spacing command (``\\,``), ``\\%``, a bare brace or a closing brace."""
+_MARKUP = re.compile(r"[*`$~{}]|(?<!\w)_+|_+(?!\w)")
+_MARKUP_IN_WORD = re.compile(r"(?<=[a-z])[*`]+(?=[a-z])")
+_LINE_MARKER = re.compile(r"^[ \t]*(?:#{1,6}|>+)[ \t]+", re.M)
+_SPACE_AFTER_OPEN = re.compile(r"([(\[])\s+")
+_SPACE_BEFORE_CLOSE = re.compile(r"\s+(?=[)\].,:;!?])")
 
 
 def unwrap_markup(answer: str) -> str:
-    """``answer`` without Markdown emphasis, code ticks and LaTeX wrappers: ``**B**``,
-    ``\\boxed{\\text{B}}`` and ```B``` all read as ``B``; each wrapper becomes its text between
-    spaces, so ``\\boxed{A}\\boxed{B}`` still names two options."""
-    return " ".join(_MARKUP.sub(" ", unwrap_latex(answer)).split())
+    """``answer`` without Markdown emphasis, code ticks, headings and LaTeX wrappers:
+    ``**B**``, ``\\boxed{\\text{B}}``, ``\\(B\\)`` and ```B``` all read as ``B``. A wrapper
+    between two words becomes a space (``\\boxed{A}\\boxed{B}`` and ``**A** **B**`` still name two
+    options), one inside a word joins it (``**n**ot yes`` is ``not yes``); a space the unwrapping
+    leaves before a closing bracket or punctuation goes (``(**B**)`` is ``(B)``, ``**A**. Digoxin``
+    is ``A. Digoxin``)."""
+    text = _LINE_MARKER.sub("", unwrap_latex(answer))
+    text = _MARKUP.sub(" ", _MARKUP_IN_WORD.sub("", text))
+    text = _SPACE_BEFORE_CLOSE.sub("", _SPACE_AFTER_OPEN.sub(r"\1", " ".join(text.split())))
+    return text
+
+
+def _lower(char: str) -> bool:
+    return char.isalpha() and char.islower()
 
 
 def unwrap_latex(answer: str) -> str:
-    """``answer`` with ``\\boxed{...}``, ``\\text{...}`` and the like replaced by their contents."""
-    previous = None
-    while previous != answer:
-        previous, answer = answer, _LATEX_WRAPPER.sub(r" \1 ", answer)
-    return " ".join(answer.split())
+    """``answer`` with ``\\boxed{...}``, ``\\text{...}`` and the like replaced by their contents,
+    math delimiters (``\\(``, ``\\]``) and spacing commands (``\\,``) by spaces, ``\\%`` by
+    ``%``. One left-to-right pass (linear in the length, however deep the nesting): braces pair
+    up innermost first; an unclosed wrapper stays as written, and so do another command's braces
+    (``\\frac{1}{2}``) and bare ones. A wrapper becomes a space unless it touches a letter or
+    digit on that side (``n\\text{ot}`` is ``not``)."""
+    if "\\" not in answer:
+        return " ".join(answer.split())
+    out: list[str] = []
+    opened: list[tuple[int, str]] = []  # each unclosed "{": (its index in out, what it becomes)
+    position = 0
+    for token in _LATEX_TOKEN.finditer(answer):
+        start, end = token.span()
+        out.append(answer[position:start])
+        position = end
+        text = token.group()
+        if text.endswith("{"):
+            if token.group(1) is None:  # a bare brace or another command's: kept as written
+                replacement = text
+            else:
+                inside = answer[end : end + 1]
+                replacement = "" if _lower(answer[start - 1 : start]) and _lower(inside) else " "
+            opened.append((len(out), replacement))
+            out.append(text)
+        elif text == "}":
+            if not opened:
+                out.append(text)
+                continue
+            index, replacement = opened.pop()
+            if replacement.endswith("{"):
+                out.append(text)
+                continue
+            out[index] = replacement
+            joined = _lower(answer[start - 1 : start]) and _lower(answer[end : end + 1])
+            out.append("" if joined else " ")
+        elif text == "\\%":
+            out.append("%")
+        else:
+            out.append(" ")
+    out.append(answer[position:])
+    return " ".join("".join(out).split())
 
 
 def _contains_phrase(haystack: str, needle: str) -> bool:
@@ -65,6 +137,7 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
     if _LETTER_LIST.match(answer):
         return None  # "A and C", "B, D": several options
     picked: set[str] = set()
+    picked_by_prefix: set[str] = set()
     remainder = answer
     prefix = _LETTER_PREFIX.match(answer)
     if prefix and prefix.group(1).upper() in letters:
@@ -77,6 +150,7 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
             or prefix.group(0).rstrip()[-1:] in ").]:."
         ):
             picked.add(letter)
+            picked_by_prefix.add(letter)
             remainder = answer[prefix.end() :]
     text = normalise_answer(remainder)
     if text:
@@ -102,7 +176,26 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
                 )
             ]
             picked.update(named)
-    return picked.pop() if len(picked) == 1 else None
+    if len(picked) != 1:
+        return None
+    choice = picked.pop()
+    leftover = remainder if choice in picked_by_prefix else answer
+    return None if _names_other_letter(leftover, choice, options) else choice
+
+
+def _names_other_letter(text: str, choice: str, options: dict[str, str]) -> bool:
+    """Whether ``text``, without the option texts it quotes, still writes another option's letter
+    ("C or D. Adenosine", "Metoprolol (option A)")."""
+    for value in sorted(options.values(), key=len, reverse=True):
+        if value.strip():
+            quoted = rf"(?<!\w){_ARTICLE}{re.escape(value.strip())}(?!\w)"
+            text = re.sub(quoted, " ", text, flags=re.IGNORECASE)
+    letters = {key.upper() for key in options} - {choice.upper()}
+    for found in _OTHER_LETTER.finditer(text):
+        letter = next(g for g in found.groups() if g)
+        if letter.upper() in letters:
+            return True
+    return False
 
 
 def choose_verdict(answer: str) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from medr3_env.corpora.records import QAItem
-from medr3_env.rewards.answer import choose_verdict, score_answer, unwrap_markup
+from medr3_env.rewards.answer import choose_verdict, score_answer, unwrap_latex, unwrap_markup
 
 OPTIONS = {"A": "Digoxin", "B": "Metoprolol", "C": "Amiodarone", "D": "Adenosine"}
 MCQ = QAItem(id="q-mcq", question="Which drug?", options=OPTIONS, answer="B", answer_type="mcq")
@@ -81,3 +81,98 @@ def test_free_text_reads_through_latex_only() -> None:
     # "*" and "$" are not emphasis in free text: they stay part of the answer.
     assert unwrap_markup("5 * 10") == "5 10"
     assert score_answer(FREE, "**140 mmol/L** or 150 mmol/L") == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "**Answer: B**",
+        "B) Metoprolol",
+        "\\boxed{\\text{B. Metoprolol}}",
+        "(**B**)",
+        "\\(\\boxed{B}\\)",
+        "\\[\\boxed{B}\\]",
+        "Final answer: B",
+        "**Final Answer:** \\boxed{B}",
+        "The final answer is $\\boxed{B}$.",
+        "My answer is B",
+        "### Answer: B",
+        "\\textit{B}",
+        "\\fbox{B}",
+        "\\boxed{{B}}",
+        "**B**: Metoprolol",
+        "The answer is **(B) Metoprolol**.",
+        "Meto\\text{prolol}",
+    ],
+)
+def test_answers_models_write_read_as_the_option(answer: str) -> None:
+    assert score_answer(MCQ, answer) == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "\\boxed{A}. Metoprolol",  # a wrapped letter with another option's text
+        "**A**) Metoprolol",
+        "A) B)",
+        "A)**B**",
+        "C or D. Adenosine",
+        "Metoprolol (option A)",
+        "Metoprolol, A.",
+        "`A` B. Metoprolol",
+        "A Adenosine",
+        "\\boxed{Metoprolol} \\boxed{D}",
+        "A\\text{B}",
+        "**A**B",
+    ],
+)
+def test_an_answer_that_writes_two_letters_or_a_letter_and_a_text_picks_neither(
+    answer: str,
+) -> None:
+    for gold in OPTIONS:
+        item = MCQ.model_copy(update={"answer": gold})
+        assert score_answer(item, answer) == 0.0, gold
+
+
+def test_letters_inside_option_texts_are_not_other_options() -> None:
+    options = {"A": "Vitamin A", "B": "Hepatitis B", "C": "beta blocker", "D": "Type D"}
+    item = QAItem(id="q-l", question="Which?", options=options, answer="B", answer_type="mcq")
+    for answer in ("B. Hepatitis B", "Hepatitis B", "**Hepatitis B**", "(B) Hepatitis B"):
+        assert score_answer(item, answer) == 1.0, answer
+    assert score_answer(item.model_copy(update={"answer": "A"}), "A. Vitamin A") == 1.0
+    assert score_answer(item.model_copy(update={"answer": "C"}), "A beta blocker") == 1.0
+    assert score_answer(item, "Hepatitis B or D") == 0.0
+
+
+def test_markup_inside_a_word_joins_it() -> None:
+    # "**n**ot yes" renders as "not yes": a negated verdict, not "yes".
+    for answer in ("**n**ot yes", "n\\text{ot} yes", "no`t` yes"):
+        assert unwrap_markup(answer) == "not yes"
+        assert score_answer(YES, answer) == 0.0
+    # Between capitals or a capital and a word, a wrapper stays a space: two letters stay two.
+    assert unwrap_markup("`A`**B**") == "A B"
+
+
+@pytest.mark.parametrize("answer", ["isn`t yes", "isnt yes", "neither yes nor no", "dont yes"])
+def test_negations_written_other_ways_name_no_verdict(answer: str) -> None:
+    assert score_answer(YES, answer) == 0.0
+
+
+def test_unclosed_and_stray_braces_never_add_an_option() -> None:
+    assert unwrap_latex("\\boxed{B") == "\\boxed{B"  # unclosed: stays as written
+    assert score_answer(MCQ, "\\boxed{B") == 0.0
+    assert unwrap_latex("\\boxed{\\frac{1}{2}}") == "\\frac{1}{2}"  # another command's braces stay
+    assert score_answer(MCQ, "\\boxed{A}}}{B}") == 0.0
+
+
+def test_deep_nesting_is_unwrapped_in_one_pass() -> None:
+    depth = 30_000  # a pass per nesting level would take minutes here
+    assert unwrap_latex("\\boxed{" * depth + "B" + "}" * depth) == "B"
+    assert score_answer(MCQ, "\\boxed{" * depth + "\\text{B}" + "}" * depth) == 1.0
+    assert unwrap_latex("\\boxed{" * depth + "B") == "\\boxed{" * depth + "B"
+
+
+def test_free_text_reads_math_delimiters_spacing_and_percent() -> None:
+    percent = QAItem(id="q-p", question="Share?", answer="40%", answer_type="free")
+    assert score_answer(FREE, "\\(140\\,\\text{mmol/L}\\)") == 1.0
+    assert score_answer(percent, "$40\\%$") == 1.0
