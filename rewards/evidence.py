@@ -171,7 +171,7 @@ def entity_spans(extractor: EntityExtractor, text: str) -> list[Span]:
 
 def supported_entities(
     documents: list[IndexedDocument],
-    anchors: set[str],
+    anchors: set[str] | frozenset[str],
     annotations: set[str] | frozenset[str] = frozenset(),
     *,
     gold: bool = False,
