@@ -3,13 +3,19 @@ build time, peak resident memory, index size on disk and p50/p99 search latency.
 
     python benchmarks/index_scale.py --sizes 100000 1000000            # tantivy, search-only
     python benchmarks/index_scale.py --sizes 10000000 --workdir /scratch/medr3-scale
+    python benchmarks/index_scale.py --jsonl --sizes 50000 --workers 0 1 --parallel-after 0
+    python benchmarks/index_scale.py --sizes 400000 --memory-mb 32 --trace /tmp/mem
 
-Each size is built in a fresh child process (``medr3 index build``'s code path: streaming
-corpus, build lock, manifest with checksums), so its peak RSS is its own. Queries are unique
-(12 words of a target document in a question template), so result caches never hit. The table
-also shows how fast the synthetic documents are generated alone: that part of the build time
-is the benchmark's, not the indexer's. CPU seconds (all threads) are reported next to wall time:
-on a shared machine they say what a dedicated core would take.
+Each size (and each ``--workers`` value, side by side) is built in a fresh child process
+(``medr3 index build``'s code path: streaming corpus, build lock, manifest with checksums), so
+its peak RSS is its own. Memory is sampled every 0.5 s: ``RssAnon`` (heap) and ``RssFile``
+(mapped index files, reclaimable page cache) peaks are reported apart. ``--jsonl`` writes the
+documents to a MedRAG JSONL file first (not timed) and builds from it, as from a real corpus.
+Queries are unique (12 words of a target document in a question template), so result caches
+never hit. The table also shows how fast the synthetic documents are generated alone: that part
+of the build time is the benchmark's, not the indexer's. CPU seconds are reported next to wall
+time: the building process (all its threads), its main thread (the serial part) and the
+preparation workers; on a shared machine they say what dedicated cores would take.
 """
 
 from __future__ import annotations
@@ -111,6 +117,12 @@ class MemorySampler(threading.Thread):
         return row
 
 
+def manifest_workers(args: argparse.Namespace) -> int:
+    from medr3_env.search.parallel import default_workers
+
+    return default_workers() if args.workers is None else args.workers
+
+
 def _build(args: argparse.Namespace, corpus, out: Path):
     """``build_index``'s path (lock, work directory, manifest), with the builder's options."""
     from medr3_env.entities import load_extractor
@@ -118,7 +130,11 @@ def _build(args: argparse.Namespace, corpus, out: Path):
     from medr3_env.search.index_cache import build_index_dir
 
     extractor = load_extractor(args.entity_extractor)
-    options = {"memory_mb": args.memory_mb} if args.memory_mb else {}
+    options: dict[str, int] = {"memory_mb": args.memory_mb} if args.memory_mb else {}
+    if args.workers is not None:
+        options["workers"] = args.workers
+    if args.parallel_after is not None:
+        options["parallel_after"] = args.parallel_after
     if args.backend == "tantivy":
         from medr3_env.search.tantivy_backend import build_tantivy_index as build
     else:
@@ -145,10 +161,28 @@ def child(args: argparse.Namespace) -> None:
     sampler = MemorySampler() if Path("/proc/self/status").exists() else None
     if sampler:
         sampler.start()
-    started, cpu = time.perf_counter(), time.process_time()
-    manifest = _build(args, synthetic_corpus(n_docs), out)
+    corpus = synthetic_corpus(n_docs)
+    if args.jsonl:
+        # A MedRAG JSONL file of the same documents (written before the clock starts): the
+        # build then reads and validates records as it would a real corpus.
+        from medr3_env.corpora import load_corpus
+
+        path = Path(args.workdir) / f"synthetic-{n_docs}.jsonl"
+        if not path.exists():
+            tmp = path.with_suffix(".jsonl.tmp")
+            with tmp.open("w", encoding="utf-8") as handle:
+                for doc in corpus:
+                    handle.write(json.dumps(doc.to_medrag()) + "\n")
+            tmp.replace(path)
+        corpus = load_corpus(f"medrag:{path}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started, cpu, main_cpu = time.perf_counter(), time.process_time(), time.thread_time()
+    manifest = _build(args, corpus, out)
     build_s = time.perf_counter() - started
     build_cpu_s = time.process_time() - cpu
+    main_cpu_s = time.thread_time() - main_cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, once joined
+    worker_cpu_s = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     memory = sampler.stop() if sampler else {}
     if sampler and args.trace:
         Path(args.trace).write_text(json.dumps(sampler.trace) + "\n")
@@ -167,12 +201,18 @@ def child(args: argparse.Namespace) -> None:
     latencies.sort()
     row = {
         "docs": n_docs,
+        "source": "jsonl" if args.jsonl else "generated",
         "backend": args.backend,
         "entity_extractor": args.entity_extractor,
         "build_s": round(build_s, 1),
         "build_docs_per_s": round(n_docs / build_s),
         "build_cpu_s": round(build_cpu_s, 1),
         "cpu_ms_per_doc": round(1000 * build_cpu_s / n_docs, 3),
+        "main_thread_cpu_ms_per_doc": round(1000 * main_cpu_s / n_docs, 3),
+        "worker_cpu_ms_per_doc": round(1000 * worker_cpu_s / n_docs, 3),
+        "workers": manifest_workers(args),
+        "parallel_after": args.parallel_after,
+        "load_1m_after_build": round(os.getloadavg()[0], 1),
         "generate_cpu_ms_per_doc": round(generate_cpu_ms, 3),
         "peak_rss_mb": round(peak_rss / 2**20),
         **memory,
@@ -203,19 +243,41 @@ def main() -> None:
         "--memory-mb", type=int, default=0, help="tantivy's indexing heap (default: 256 MB)"
     )
     parser.add_argument("--trace", help="Write the memory samples (s, anon, file) of a child here.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="Preparation worker processes; several values: one build each, side by side",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--parallel-after",
+        type=int,
+        help="Documents prepared in the building process before workers start (default 20,000)",
+    )
+    parser.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="Build from a MedRAG JSONL file of the documents (written first, not timed)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        args.workers = args.workers[0]
         child(args)
         return
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     rows = []
-    for n_docs in args.sizes:
+    for n_docs, workers in [(n, w) for n in args.sizes for w in args.workers]:
         command = [sys.executable, __file__, "--child", str(n_docs)]
+        command += [] if workers is None else ["--workers", str(workers)]
         command += ["--backend", args.backend, "--entity-extractor", args.entity_extractor]
         command += ["--queries", str(args.queries), "--workdir", args.workdir]
         command += ["--keep"] if args.keep else []
+        command += ["--jsonl"] if args.jsonl else []
+        if args.parallel_after is not None:
+            command += ["--parallel-after", str(args.parallel_after)]
         command += ["--memory-mb", str(args.memory_mb)] if args.memory_mb else []
         command += ["--trace", f"{args.trace}.{n_docs}.json"] if args.trace else []
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
@@ -237,8 +299,18 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    merged = {r["docs"]: r for r in previous.get("rows", []) if r.get("backend") == args.backend}
-    merged.update({r["docs"]: r for r in rows})
+
+    def key(row: dict) -> tuple:
+        return (
+            row["docs"],
+            row.get("workers", 0),
+            row.get("memory_mb", 256),
+            row.get("source", "generated"),
+            row.get("parallel_after"),
+        )
+
+    merged = {key(r): r for r in previous.get("rows", []) if r.get("backend") == args.backend}
+    merged.update({key(r): r for r in rows})
     result["rows"] = [merged[k] for k in sorted(merged)]
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")

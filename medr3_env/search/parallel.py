@@ -29,10 +29,12 @@ class WorkerStartError(RuntimeError):
 
 
 def default_workers() -> int:
-    """Worker processes for a build: one less than the cores this process may use (the parent
-    reads the corpus and feeds the index), at most 7; 0 on one core."""
+    """Worker processes for a build: the cores this process may use (up to 8) less two, which
+    the parent (reading the corpus, feeding the index) and tantivy's indexing threads keep
+    busy; 0 on one or two cores, where workers only add copying (measured in
+    ``benchmarks/index_scale.py``)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(cores or 1, 8) - 1)
+    return max(0, min(cores or 1, 8) - 2)
 
 
 def _watch_parent(parent: int) -> None:
