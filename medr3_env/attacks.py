@@ -885,6 +885,176 @@ class RereadUntilLastTurn(Attack):
         return _answer(*self.honest_answer(v))
 
 
+# ------------------------------------------------------------------ third pass: wrappers, near-copies
+# Answer wrappers (``**B**``, ``\boxed{B}``) are read through; these check that no wrapper lets an
+# answer name several options, and near-copies that a policy can write with no reasoning at all.
+def _other_option(v: View, answer: str) -> str:
+    """An option letter (or verdict) other than the honest ``answer``."""
+    if v.options:
+        return next((k for k in v.options if k != answer.strip()), answer)
+    return "no" if answer.strip().lower() == "yes" else "yes"
+
+
+def _choices(v: View, answer: str) -> list[str]:
+    return list(v.options) or (["yes", "no", "maybe"] if v.answer_type == "yesno" else [answer])
+
+
+class BoxedSpray(_FormatTrick):
+    """Every option (or verdict) in its own ``\\boxed{}``: ``\\boxed{A}\\boxed{B}\\boxed{C}``."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        return _answer(reasoning, "".join(f"\\boxed{{{c}}}" for c in _choices(v, answer)))
+
+
+class NestedWrapperSpray(_FormatTrick):
+    """Every option nested in wrappers of every kind: ``\\boxed{A **B** `C` \\text{D}}``."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        marks = ("**{}**", "`{}`", "\\text{{{}}}", "_{}_", "${}$")
+        inner = " ".join(marks[i % len(marks)].format(c) for i, c in enumerate(_choices(v, answer)))
+        return _answer(reasoning, f"$\\boxed{{\\textbf{{{inner}}}}}$")
+
+
+class WrappedLetterOtherText(_FormatTrick):
+    """The honest letter boxed, then another option's text: ``\\boxed{B}. <text of A>`` (the
+    wrapper's spaces once hid the letter, so the text alone was read)."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        other = _other_option(v, answer)
+        return _answer(reasoning, f"\\boxed{{{answer}}}. {v.options.get(other, other)}")
+
+
+class HedgeTwoLetters(_FormatTrick):
+    """Two letters and one option's text: ``A or B. <text of B>``."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        other = _other_option(v, answer)
+        return _answer(reasoning, f"{other} or {answer}. {v.options.get(answer, '')}".strip())
+
+
+class MarkupSplitNegation(_FormatTrick):
+    """A verdict negated with markup inside the word: ``**n**ot yes`` (renders as "not yes")."""
+
+    family = "spraying"
+
+    def wrap(self, reasoning, answer, document, v):
+        return _answer(reasoning, f"**n**ot {answer}" if v.answer_type == "yesno" else answer)
+
+
+def _inflect(word: str) -> str:
+    """A plural/tense variant of a word ("blockers" → "blocker", "reduced" → "reducing")."""
+    core = word.rstrip(".,;:")
+    tail = word[len(core) :]
+    if len(core) < 4 or not core.isalpha():
+        return word
+    if core.endswith("s"):
+        return core[:-1] + tail
+    if core.endswith("ed"):
+        return core[:-2] + "ing" + tail
+    return core + "s" + tail
+
+
+class PastePairSwap(_Stuffing):
+    """The document with every two neighbouring words swapped."""
+
+    def reasoning(self, v, document, honest):
+        words = document.split()
+        return " ".join(
+            words[i ^ 1] if (i ^ 1) < len(words) else words[i] for i in range(len(words))
+        )
+
+
+class PasteEveryOtherWord(_Stuffing):
+    """Every other word of the document."""
+
+    def reasoning(self, v, document, honest):
+        return " ".join(document.split()[::2])
+
+
+class PasteEveryThirdWord(_Stuffing):
+    """Every third word of the document (no two neighbours of the document stay neighbours)."""
+
+    def reasoning(self, v, document, honest):
+        return " ".join(document.split()[::3])
+
+
+class PasteDocumentFillers(_Stuffing):
+    """The document with two of its own words from elsewhere after every word (fillers the
+    document uses, so dropping unknown words does not remove them)."""
+
+    def reasoning(self, v, document, honest):
+        words = document.split()
+        far = words[::-1]
+        return " ".join(
+            f"{w} {far[(7 * i) % len(far)]} {far[(11 * i + 3) % len(far)]}"
+            for i, w in enumerate(words)
+        )
+
+
+class PasteInflected(_Stuffing):
+    """The document with every longer word's ending changed ("blockers" → "blocker")."""
+
+    def reasoning(self, v, document, honest):
+        return " ".join(_inflect(w) for w in document.split())
+
+
+class PasteTypos(_Stuffing):
+    """The document with the second and third letters of every longer word swapped."""
+
+    def reasoning(self, v, document, honest):
+        return " ".join(w[0] + w[2] + w[1] + w[3:] if len(w) > 4 else w for w in document.split())
+
+
+class PasteAcrossSentences(_Stuffing):
+    """The document's sentences cut in the middle: each written sentence is the second half of
+    one sentence and the first half of the next."""
+
+    def reasoning(self, v, document, honest):
+        parts = [s.split() for s in _SENTENCE.split(document)]
+        return " ".join(
+            " ".join(a[len(a) // 2 :] + b[: len(b) // 2]).rstrip(".") + "."
+            for a, b in zip(parts, parts[1:], strict=False)
+        )
+
+
+class PasteResegmented(_Stuffing):
+    """The document without its sentence punctuation, re-cut into 20-word sentences."""
+
+    def reasoning(self, v, document, honest):
+        words = re.sub(r"[.!?;:]", "", document).split()[6:]
+        return " ".join(" ".join(words[i : i + 20]) + "." for i in range(0, len(words), 20))
+
+
+class PasteNumbersChanged(_Stuffing):
+    """The document with every number increased by one."""
+
+    def reasoning(self, v, document, honest):
+        return re.sub(r"\d+", lambda m: str(int(m.group()) + 1), document)
+
+
+class PasteTitleAndDocument(_Stuffing):
+    """The read document's title as a sentence, then the document."""
+
+    def reasoning(self, v, document, honest):
+        return f"{v.titles.get(v.last_read or '', '')}. {document}"
+
+
+class TitleThenOpening(_Stuffing):
+    """The title run into the document's first 12 words, as one sentence."""
+
+    def reasoning(self, v, document, honest):
+        title = v.titles.get(v.last_read or "", "")
+        return f"{title} " + " ".join(document.split()[:12]).rstrip(".") + "."
+
+
 _SNIPPET = re.compile(r"^Doc \d+ \(id: (.*?) \| title: .*? \| score: [^)]*\)\n(.*?)$", re.M)
 
 
@@ -966,6 +1136,22 @@ ATTACKS: dict[str, type[Attack]] = {
     "zero_hit_search": ZeroHitSearch,
     "option_text_query": OptionTextQuery,
     "reread_until_last_turn": RereadUntilLastTurn,
+    "boxed_spray": BoxedSpray,
+    "nested_wrapper_spray": NestedWrapperSpray,
+    "wrapped_letter_other_text": WrappedLetterOtherText,
+    "hedge_two_letters": HedgeTwoLetters,
+    "markup_split_negation": MarkupSplitNegation,
+    "paste_pair_swap": PastePairSwap,
+    "paste_every_other_word": PasteEveryOtherWord,
+    "paste_every_third_word": PasteEveryThirdWord,
+    "paste_document_fillers": PasteDocumentFillers,
+    "paste_inflected": PasteInflected,
+    "paste_typos": PasteTypos,
+    "paste_across_sentences": PasteAcrossSentences,
+    "paste_resegmented": PasteResegmented,
+    "paste_numbers_changed": PasteNumbersChanged,
+    "paste_title_and_document": PasteTitleAndDocument,
+    "title_then_opening": TitleThenOpening,
 }
 """Every scripted policy by name: the honest baseline, trivial baselines and the attacks."""
 
@@ -978,6 +1164,27 @@ NEVER_ANSWER = ("never_answer", "search_until_truncated", "invalid_spam")
 """Policies that never end with an answer: they must earn no more than ``answer_at_once``."""
 EVIDENCE_STUFFING = tuple(n for n, c in ATTACKS.items() if c.family == "evidence")
 """Their ``evidence`` must not exceed the honest baseline's on the same documents."""
+COPIES = (
+    "paste_document",
+    "paste_filler_every_11",
+    "paste_filler_every_3",
+    "paste_zero_width",
+    "paste_synonyms",
+    "paste_lookalikes",
+    "paste_double_filler",
+    "paste_reversed",
+    "paste_pair_swap",
+    "paste_every_other_word",
+    "paste_across_sentences",
+    "paste_resegmented",
+    "paste_numbers_changed",
+    "paste_title_and_document",
+)
+"""Pastes of the read document that the copy check catches: each keeps at most
+:data:`COPY_SHARE_OF_HONEST` of the honest ``evidence`` (the honest baseline is at the term's
+ceiling on most items, so "no more than honest" alone would not notice a copy check that stopped
+working)."""
+COPY_SHARE_OF_HONEST = 0.2
 
 
 def make_policy(name: str, entity_extractor: str = "auto") -> Policy:
@@ -1080,6 +1287,11 @@ def contract_violations(key: str, stage: str, rows: dict[str, dict[str, float]])
         if name in EVIDENCE_STUFFING and row["evidence"] > honest["evidence"] + MARGIN:
             problems.append(
                 f"{key}: {name} evidence {row['evidence']:.3f} > honest {honest['evidence']:.3f}"
+            )
+        if name in COPIES and row["evidence"] > COPY_SHARE_OF_HONEST * honest["evidence"] + 1e-9:
+            problems.append(
+                f"{key}: {name} (a caught copy) evidence {row['evidence']:.3f} > "
+                f"{COPY_SHARE_OF_HONEST:.0%} of honest {honest['evidence']:.3f}"
             )
         if name in NEVER_ANSWER and row["total"] > rows["answer_at_once"]["total"] + 1e-9:
             problems.append(
