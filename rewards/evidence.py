@@ -208,8 +208,9 @@ def _document_words(doc_id: str, title: str, content: str) -> tuple[str, str]:
     """A document's words, space-padded: folded, and cleaned with case kept (for abbreviations)."""
     del doc_id  # part of the cache key only
     text = f"{title}\n{content}"
-    folded = " ".join(guards._words(guards.fold(text)))
     cased = " ".join(guards._words(guards.clean(text)))
+    # On ASCII text folding is lower-casing, which keeps the words: fold the joined words once.
+    folded = cased.lower() if text.isascii() else " ".join(guards._words(guards.fold(text)))
     return f" {folded} ", f" {cased} "
 
 
