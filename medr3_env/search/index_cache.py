@@ -110,6 +110,8 @@ def _work_dir(out_dir: Path, identity: BuildIdentity, *, resumable: bool, resume
         else:
             reason = mismatch(checkpoint, identity)
         if reason is None and checkpoint is not None:
+            for stale in partial.glob(".*.tmp-*"):  # a checkpoint or manifest write cut short
+                stale.unlink(missing_ok=True)
             logger.warning(
                 "resuming the interrupted build in %s: %s documents were committed at its "
                 "last checkpoint",
