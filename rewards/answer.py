@@ -49,6 +49,8 @@ colon, a full stop, a list separator, "or"/"and" or the end, or first before a c
 _ARTICLE = r"(?-i:(?:[Aa]n?|[Tt]he)\s+(?=[a-z])|(?:An|The)\s+)?"
 """An article before a quoted option text ("A beta blocker"); a capital "A" before a capitalised
 text is a letter ("A Adenosine")."""
+_NOT_WORD = re.compile(r"[^\w\s]|_")
+_LONE_LETTER = re.compile(r"(?<!\w)\w(?!\w)")
 _VERDICTS = ("yes", "no", "maybe")
 _NEGATIONS = frozenset(
     ["not", "never", "neither", "nor", "t", "isnt", "arent", "doesnt", "dont", "cannot", "cant"]
@@ -127,6 +129,10 @@ def unwrap_latex(answer: str) -> str:
     return " ".join("".join(out).split())
 
 
+def _words_of(text: str) -> str:
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
 def _contains_phrase(haystack: str, needle: str) -> bool:
     return bool(needle) and f" {needle} " in f" {haystack} "
 
@@ -134,6 +140,13 @@ def _contains_phrase(haystack: str, needle: str) -> bool:
 def choose_option(answer: str, options: dict[str, str]) -> str | None:
     """The single option letter ``answer`` picks, or ``None`` when it picks none or several."""
     letters = {key.upper(): key for key in options}
+    whole = normalise_answer(answer)
+    texts = {key: normalise_answer(value) for key, value in options.items()}
+    # The whole answer is one option's text, articles kept ("A and B" as an option's text; while
+    # "A. Digoxin" is a letter and a text, not the text "a digoxin").
+    exact = [key for key, value in options.items() if _words_of(value) == _words_of(answer)]
+    if len(exact) == 1:
+        return exact[0]
     if _LETTER_LIST.match(answer):
         return None  # "A and C", "B, D": several options
     picked: set[str] = set()
@@ -179,8 +192,14 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
     if len(picked) != 1:
         return None
     choice = picked.pop()
+    if choice not in picked_by_prefix and _negated(whole, texts[choice]):
+        return None  # "not metoprolol"
     leftover = remainder if choice in picked_by_prefix else answer
     return None if _names_other_letter(leftover, choice, options) else choice
+
+
+def _negated(text: str, phrase: str) -> bool:
+    return any(_contains_phrase(text, f"{word} {phrase}") for word in _NEGATIONS | {"no"})
 
 
 def _names_other_letter(text: str, choice: str, options: dict[str, str]) -> bool:
@@ -208,16 +227,27 @@ def choose_verdict(answer: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _option_text(text: str) -> str:
+    """An option answer or an option's text as :func:`choose_option` reads it: cleaned, wrappers
+    read through, and a look-alike letter standing alone mapped to the letter ("В) Metoprolol",
+    "А. Digoxin"; the same on both sides, so "β-blocker" still matches its option)."""
+    text = unwrap_markup(clean_text(text))
+    if text.isascii():
+        return text
+    return _LONE_LETTER.sub(lambda m: map_confusables(m.group()), text)
+
+
 def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
     """Correctness of ``answer`` for ``item`` in [0, 1] (on cleaned text: zero-width characters
     and compatibility forms do not matter, and a look-alike option letter reads as the letter)."""
     # Free text keeps "*" and "$" (products, units): only LaTeX wrappers are read through.
     unwrap = unwrap_markup if item.answer_type in ("mcq", "yesno") else unwrap_latex
+    if item.answer_type == "mcq" and item.options:
+        options = {key: _option_text(value) for key, value in item.options.items()}
+        return float(choose_option(_option_text(answer), options) == item.answer)
     answer = unwrap(clean_text(answer))
     if len(answer.strip(" .()[]")) == 1:
         answer = map_confusables(answer)
-    if item.answer_type == "mcq" and item.options:
-        return float(choose_option(answer, item.options) == item.answer)
     if item.answer_type == "yesno":
         return float(choose_verdict(answer) == item.answer.lower())
     golds = (item.answer, *item.aliases)

@@ -176,3 +176,36 @@ def test_free_text_reads_math_delimiters_spacing_and_percent() -> None:
     percent = QAItem(id="q-p", question="Share?", answer="40%", answer_type="free")
     assert score_answer(FREE, "\\(140\\,\\text{mmol/L}\\)") == 1.0
     assert score_answer(percent, "$40\\%$") == 1.0
+
+
+def test_a_look_alike_letter_with_other_text_is_still_a_letter() -> None:
+    # Cyrillic "А" and "В" standing alone are the letters A and B.
+    assert score_answer(MCQ, "\u0412) Metoprolol") == 1.0
+    for gold in OPTIONS:
+        item = MCQ.model_copy(update={"answer": gold})
+        assert score_answer(item, "\u0410. Metoprolol") == 0.0, gold  # A with B's text
+
+
+def test_option_texts_with_markup_and_letters_read_like_the_answer() -> None:
+    options = {"A": "$\\text{CO}_2$ retention", "B": "A and B", "C": "**None** of these"}
+    item = QAItem(id="q-o", question="Which?", options=options, answer="A", answer_type="mcq")
+    assert score_answer(item, "\\text{CO}_2 retention") == 1.0
+    assert score_answer(item, "$\\text{CO}_2$ retention") == 1.0
+    assert score_answer(item.model_copy(update={"answer": "B"}), "A and B") == 1.0
+    assert score_answer(item.model_copy(update={"answer": "C"}), "None of these") == 1.0
+
+
+@pytest.mark.parametrize("answer", ["Not Metoprolol", "never metoprolol", "no Metoprolol"])
+def test_a_negated_option_text_picks_nothing(answer: str) -> None:
+    for gold in OPTIONS:
+        assert score_answer(MCQ.model_copy(update={"answer": gold}), answer) == 0.0
+
+
+def test_greek_letters_in_option_texts_still_match() -> None:
+    options = {"A": "\u03b2-blocker", "B": "\u03b1-agonist", "C": "Digoxin"}
+    item = QAItem(id="q-g", question="Which?", options=options, answer="A", answer_type="mcq")
+    assert score_answer(item, "\u03b2-blocker") == 1.0
+    assert score_answer(item, "A. \u03b2-blocker") == 1.0
+    assert score_answer(item, "**\u03b2-blocker**") == 1.0
+    free = QAItem(id="q-f", question="Which?", answer="\u03b1-thalassaemia", answer_type="free")
+    assert score_answer(free, "\u03b1-thalassaemia") == 1.0
