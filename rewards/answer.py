@@ -49,6 +49,11 @@ colon, a full stop, a list separator, "or"/"and" or the end, or first before a c
 _ARTICLE = r"(?-i:(?:[Aa]n?|[Tt]he)\s+(?=[a-z])|(?:An|The)\s+)?"
 """An article before a quoted option text ("A beta blocker"); a capital "A" before a capitalised
 text is a letter ("A Adenosine")."""
+_AFFIRMATION = re.compile(
+    r"(?:is|would be|seems)(?: most likely| probably)?(?: correct| right| best)?"
+    r"(?: answer| option| choice)?"
+)
+"""What may follow a letter without naming anything else ("B is correct", "B is the answer")."""
 _NOT_WORD = re.compile(r"[^\w\s]|_")
 _LONE_LETTER = re.compile(r"(?<!\w)\w(?!\w)")
 _VERDICTS = ("yes", "no", "maybe")
@@ -159,6 +164,7 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
         # "B vitamins" is not option B: a letter followed by text must be followed by B's text.
         if (
             not rest
+            or _AFFIRMATION.fullmatch(rest)
             or _contains_phrase(rest, normalise_answer(options[letter]))
             or prefix.group(0).rstrip()[-1:] in ").]:."
         ):

@@ -209,3 +209,19 @@ def test_greek_letters_in_option_texts_still_match() -> None:
     assert score_answer(item, "**\u03b2-blocker**") == 1.0
     free = QAItem(id="q-f", question="Which?", answer="\u03b1-thalassaemia", answer_type="free")
     assert score_answer(free, "\u03b1-thalassaemia") == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["Option B is correct.", "B is the answer", "**B** is the correct answer", "B is right"],
+)
+def test_a_letter_then_an_affirmation_is_the_letter(answer: str) -> None:
+    assert score_answer(MCQ, answer) == 1.0
+    assert score_answer(MCQ, answer.replace("B", "A", 1)) == 0.0
+
+
+def test_an_affirmation_does_not_hide_another_option() -> None:
+    for gold in OPTIONS:
+        item = MCQ.model_copy(update={"answer": gold})
+        assert score_answer(item, "B is correct, or C") == 0.0, gold
+        assert score_answer(item, "B is correct (option D)") == 0.0, gold
