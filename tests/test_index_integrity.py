@@ -770,3 +770,39 @@ def test_workers_exit_when_a_parallel_build_is_killed_and_the_rerun_resumes(
     resume_build(out, workers=2)
     assert set(_ids_held(out).values()) == {1}
     assert _results(out) == fresh_results
+
+
+@needs_tantivy
+def test_cli_index_build_resumes_an_interrupted_build_of_the_same_spec(tmp_path, caplog):
+    from medr3_env.corpora import load_corpus
+    from medr3_env.entities import load_extractor
+    from medr3_env.search.index_cache import build_index_dir
+    from medr3_env.search.tantivy_backend import build_tantivy_index
+
+    corpus_file = tmp_path / "c.jsonl"
+    corpus_file.write_text("".join(json.dumps(d.to_medrag()) + "\n" for d in RESUME_DOCS))
+    spec, out = f"medrag:{corpus_file}", tmp_path / "ix"
+    extractor = load_extractor("none")
+
+    def interrupted(corpus, directory):
+        def stream():
+            for position, doc in enumerate(corpus):
+                if position == 450:
+                    raise KeyboardInterrupt
+                yield doc
+
+        cut = Corpus(corpus.name, stream)
+        return build_tantivy_index(cut, directory, extractor, batch_size=100, commit_every=200)
+
+    with pytest.raises(KeyboardInterrupt):
+        build_index_dir(
+            load_corpus(spec), out, backend="tantivy", extractor=extractor.name, builder=interrupted
+        )
+    argv = ["index", "build", "--corpus", spec, "--out", str(out)]
+    argv += ["--backend", "tantivy", "--entity-extractor", "none"]
+    with caplog.at_level("WARNING"):
+        result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "resuming the interrupted build" in caplog.text and "400 documents" in caplog.text
+    assert f"indexed {len(RESUME_DOCS)} documents" in result.output
+    assert set(_ids_held(out).values()) == {1}
