@@ -18,6 +18,8 @@ count) scores 0.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from typing import NamedTuple
 
 from medr3_env.corpora.records import QAItem
 from medr3_env.rewards.answer_text import exact_match, normalise_answer, token_f1
@@ -54,6 +56,7 @@ _AFFIRMATION = re.compile(
     r"(?: answer| option| choice)?"
 )
 """What may follow a letter without naming anything else ("B is correct", "B is the answer")."""
+_BARE_LETTER = re.compile(r"\s*[\(\[]?([A-Za-z])[\)\]]?\s*[.:]?\s*")
 _NOT_WORD = re.compile(r"[^\w\s]|_")
 _LONE_LETTER = re.compile(r"(?<!\w)\w(?!\w)")
 _VERDICTS = ("yes", "no", "maybe")
@@ -142,18 +145,63 @@ def _contains_phrase(haystack: str, needle: str) -> bool:
     return bool(needle) and f" {needle} " in f" {haystack} "
 
 
+class _Options(NamedTuple):
+    """A question's options as :func:`choose_option` compares them (built once per option set)."""
+
+    letters: dict[str, str]
+    """Upper-case letter → option key."""
+    texts: dict[str, str]
+    """Key → the option's text, normalised (:func:`normalise_answer`)."""
+    words: dict[str, str]
+    """Key → the option's words with articles kept (for the whole-answer match)."""
+    inside: dict[str, frozenset[str]]
+    """Key → the other options whose text contains this option's text ("insulin glargine")."""
+    quoted: tuple[re.Pattern[str], ...]
+    """Each option's text (longest first) as it may be quoted in an answer, with its article."""
+
+
+@lru_cache(maxsize=4096)
+def _option_set(options: tuple[tuple[str, str], ...]) -> _Options:
+    read = {key: _option_text(value) for key, value in options}
+    texts = {key: normalise_answer(value) for key, value in read.items()}
+    inside = {
+        key: frozenset(
+            other for other in texts if other != key and _contains_phrase(texts[other], text)
+        )
+        for key, text in texts.items()
+    }
+    quoted = tuple(
+        re.compile(rf"(?<!\w){_ARTICLE}{re.escape(value.strip())}(?!\w)", re.IGNORECASE)
+        for value in sorted(read.values(), key=len, reverse=True)
+        if value.strip()
+    )
+    return _Options(
+        letters={key.upper(): key for key in read},
+        texts=texts,
+        words={key: _words_of(value) for key, value in read.items()},
+        inside=inside,
+        quoted=quoted,
+    )
+
+
 def choose_option(answer: str, options: dict[str, str]) -> str | None:
-    """The single option letter ``answer`` picks, or ``None`` when it picks none or several."""
-    letters = {key.upper(): key for key in options}
-    whole = normalise_answer(answer)
-    texts = {key: normalise_answer(value) for key, value in options.items()}
+    """The single option letter ``answer`` picks, or ``None`` when it picks none or several
+    (``answer`` as :func:`score_answer` passes it: cleaned and unwrapped; the option texts are
+    read the same way here)."""
+    known = _option_set(tuple(options.items()))
+    letters, texts = known.letters, known.texts
     # The whole answer is one option's text, articles kept ("A and B" as an option's text; while
     # "A. Digoxin" is a letter and a text, not the text "a digoxin").
-    exact = [key for key, value in options.items() if _words_of(value) == _words_of(answer)]
+    answer_words = _words_of(answer)
+    exact = [key for key, words in known.words.items() if words == answer_words]
     if len(exact) == 1:
         return exact[0]
+    bare = _BARE_LETTER.fullmatch(answer)
+    if bare:  # the common answer: "B", "(B)", "B." (no text that could name another option)
+        return letters.get(bare.group(1).upper())
     if _LETTER_LIST.match(answer):
         return None  # "A and C", "B, D": several options
+    whole = normalise_answer(answer)
     picked: set[str] = set()
     picked_by_prefix: set[str] = set()
     remainder = answer
@@ -165,7 +213,7 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
         if (
             not rest
             or _AFFIRMATION.fullmatch(rest)
-            or _contains_phrase(rest, normalise_answer(options[letter]))
+            or _contains_phrase(rest, texts[letter])
             or prefix.group(0).rstrip()[-1:] in ").]:."
         ):
             picked.add(letter)
@@ -173,52 +221,35 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
             remainder = answer[prefix.end() :]
     text = normalise_answer(remainder)
     if text:
-        exact = [key for key, value in options.items() if normalise_answer(value) == text]
+        exact = [key for key, value in texts.items() if value == text]
         if exact:
             picked.update(exact)
         else:
-            named = [
-                key
-                for key, value in options.items()
-                if _contains_phrase(text, normalise_answer(value))
-            ]
+            named = {key for key, value in texts.items() if _contains_phrase(text, value)}
             # Drop options whose text is only part of a longer named option ("insulin" in "insulin glargine").
-            named = [
-                key
-                for key in named
-                if not any(
-                    other != key
-                    and _contains_phrase(
-                        normalise_answer(options[other]), normalise_answer(options[key])
-                    )
-                    for other in named
-                )
-            ]
-            picked.update(named)
+            picked.update(key for key in named if not known.inside[key] & named)
     if len(picked) != 1:
         return None
     choice = picked.pop()
     if choice not in picked_by_prefix and _negated(whole, texts[choice]):
         return None  # "not metoprolol"
     leftover = remainder if choice in picked_by_prefix else answer
-    return None if _names_other_letter(leftover, choice, options) else choice
+    return None if _names_other_letter(leftover, choice, known) else choice
 
 
 def _negated(text: str, phrase: str) -> bool:
     return any(_contains_phrase(text, f"{word} {phrase}") for word in _NEGATIONS | {"no"})
 
 
-def _names_other_letter(text: str, choice: str, options: dict[str, str]) -> bool:
+def _names_other_letter(text: str, choice: str, known: _Options) -> bool:
     """Whether ``text``, without the option texts it quotes, still writes another option's letter
     ("C or D. Adenosine", "Metoprolol (option A)")."""
-    for value in sorted(options.values(), key=len, reverse=True):
-        if value.strip():
-            quoted = rf"(?<!\w){_ARTICLE}{re.escape(value.strip())}(?!\w)"
-            text = re.sub(quoted, " ", text, flags=re.IGNORECASE)
-    letters = {key.upper() for key in options} - {choice.upper()}
+    for quoted in known.quoted:
+        text = quoted.sub(" ", text)
+    others = set(known.letters) - {choice.upper()}
     for found in _OTHER_LETTER.finditer(text):
         letter = next(g for g in found.groups() if g)
-        if letter.upper() in letters:
+        if letter.upper() in others:
             return True
     return False
 
@@ -249,8 +280,7 @@ def score_answer(item: QAItem, answer: str, metric: str = "em") -> float:
     # Free text keeps "*" and "$" (products, units): only LaTeX wrappers are read through.
     unwrap = unwrap_markup if item.answer_type in ("mcq", "yesno") else unwrap_latex
     if item.answer_type == "mcq" and item.options:
-        options = {key: _option_text(value) for key, value in item.options.items()}
-        return float(choose_option(_option_text(answer), options) == item.answer)
+        return float(choose_option(_option_text(answer), item.options) == item.answer)
     answer = unwrap(clean_text(answer))
     if len(answer.strip(" .()[]")) == 1:
         answer = map_confusables(answer)
