@@ -190,15 +190,15 @@ def choose_option(answer: str, options: dict[str, str]) -> str | None:
     read the same way here)."""
     known = _option_set(tuple(options.items()))
     letters, texts = known.letters, known.texts
+    bare = _BARE_LETTER.fullmatch(answer)
+    if bare:  # the common answer: "B", "(B)", "B." (a letter, even where an option's text is "B")
+        return letters.get(bare.group(1).upper())
     # The whole answer is one option's text, articles kept ("A and B" as an option's text; while
     # "A. Digoxin" is a letter and a text, not the text "a digoxin").
     answer_words = _words_of(answer)
     exact = [key for key, words in known.words.items() if words == answer_words]
     if len(exact) == 1:
         return exact[0]
-    bare = _BARE_LETTER.fullmatch(answer)
-    if bare:  # the common answer: "B", "(B)", "B." (no text that could name another option)
-        return letters.get(bare.group(1).upper())
     if _LETTER_LIST.match(answer):
         return None  # "A and C", "B, D": several options
     whole = normalise_answer(answer)

@@ -225,3 +225,11 @@ def test_an_affirmation_does_not_hide_another_option() -> None:
         item = MCQ.model_copy(update={"answer": gold})
         assert score_answer(item, "B is correct, or C") == 0.0, gold
         assert score_answer(item, "B is correct (option D)") == 0.0, gold
+
+
+def test_a_bare_letter_is_a_letter_even_where_option_texts_are_letters() -> None:
+    options = {"A": "O", "B": "A", "C": "B", "D": "AB"}
+    item = QAItem(id="q-b", question="Blood group?", options=options, answer="C", answer_type="mcq")
+    assert score_answer(item, "C") == 1.0
+    assert score_answer(item, "B") == 0.0  # letter B (text "A"), not the option whose text is B
+    assert score_answer(item.model_copy(update={"answer": "D"}), "AB") == 1.0
