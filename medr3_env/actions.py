@@ -186,6 +186,14 @@ def _visible(text: str) -> bool:
 # A "<" that could start a tag: one followed by white space or slashes and a letter. Tag
 # candidates, think tags and environment tags all start with one (on ASCII text).
 _TAG_LIKE = re.compile(r"<(?=[\s/]*[A-Za-z])")
+# On other text (which is folded, so invisible characters disappear) control codes may stand
+# between the "<" and the letter, and any non-ASCII character after the "<" counts too (a letter
+# that folds to Latin, an invisible or fullwidth character); the shortcut is not taken at all
+# when the turn holds a character that is, or folds to, another opener: these (tested to be
+# every such code point).
+_WIDE_TAG_LIKE = re.compile(r"<(?=[\s/\x00-\x08\x0e-\x1b\x7f]*(?:[A-Za-z]|[^\x00-\x7f]))")
+OTHER_OPENERS = "\u2039\u226e\u2329\u27e8\u3008\ufe3f\ufe64\uff1c"
+_OTHER_OPENER = re.compile(f"[{OTHER_OPENERS}]")
 
 
 def parse_action(text: str) -> ParsedAction:
@@ -196,18 +204,18 @@ def parse_action(text: str) -> ParsedAction:
         return _invalid("too_long", f"The turn is longer than {MAX_ACTION_CHARS} characters.")
     text = text.replace("\x00", "")
     if text.isascii():
-        common = _parse_common(text)
-        if common is not None:
-            return common
-    return _parse_general(text)
+        common = _parse_common(text, _TAG_LIKE)
+    else:
+        common = None if _OTHER_OPENER.search(text) else _parse_common(text, _WIDE_TAG_LIKE)
+    return common if common is not None else _parse_general(text)
 
 
-def _parse_common(text: str) -> ParsedAction | None:
-    """The common turn, ``[text][<think>text</think>]text<action>text</action>text`` in ASCII
-    with no other tag-like ``<``, read with one scan and a few slices; ``None`` for any other
-    turn. Gives what :func:`_parse_general` gives on such a turn (tested)."""
+def _parse_common(text: str, tag_like: re.Pattern[str]) -> ParsedAction | None:
+    """The common turn, ``[text][<think>text</think>]text<action>text</action>text`` with no
+    other ``tag_like`` ``<``, read with one scan and a few slices; ``None`` for any other turn.
+    Gives what :func:`_parse_general` gives on such a turn (tested)."""
     found: list[int] = []
-    for match in _TAG_LIKE.finditer(text):
+    for match in tag_like.finditer(text):
         found.append(match.start())
         if len(found) > 4:
             return None

@@ -2,6 +2,7 @@
 
 import pytest
 
+from medr3_env import actions
 from medr3_env.actions import MAX_ACTION_CHARS, parse_action
 
 
@@ -188,17 +189,31 @@ _SHAPE_PIECES = (
     "<Think>", "< think>", "</ think >", "<think/>", "<search x>", "<answer/>", "<b>", "<error>",
     "</information>", "<//document>", "< / error", "<5 mg>", "p<0.01", "a < b", "<<", ">", "</",
     "<\n/read>", "<1a>", "x", "yes", "card-001", " ", "\n", "\t", "\x0b", "\x1c", "\x01", "\x00",
-    "information", "error", "\u200b", "é", "＜answer＞",
+    "information", "error", "\u200b", "é", "＜answer＞", "<\u200berror>", "<ѕearch>", "<thin\u212a>",
+    "<\uff0ferror>", "< \u3000/ error", "\u226eerror>", "\u2039error\u203a", "\ufe64read\ufe65",
+    "<\u0301x", "…", "µg", "≥", "\u00a0", "\u3000", "ｅrror", "\udc80", "<\udc80", "<5\u0338",
 )  # fmt: skip
-_FREE_PIECES = tuple(p for p in _SHAPE_PIECES if p.isascii() and "<" not in p) + ("<5 mg>", "<<")
+_FREE_PIECES = tuple(
+    p for p in _SHAPE_PIECES if "<" not in p and not any(o in p for o in actions.OTHER_OPENERS)
+) + ("<5 mg>", "<<", "p<0.01")
+
+
+def _shortcut(text: str):
+    """What parse_action's shortcut gives for ``text`` (None: it leaves the turn to the general
+    pass)."""
+    text = text.replace("\x00", "")
+    if text.isascii():
+        return actions._parse_common(text, actions._TAG_LIKE)
+    if actions._OTHER_OPENER.search(text):
+        return None
+    return actions._parse_common(text, actions._WIDE_TAG_LIKE)
 
 
 def test_the_common_turn_reading_equals_the_general_parser():
-    """parse_action reads well-formed ASCII turns with one scan (_parse_common); on every turn it
-    accepts, the general pass gives the same ParsedAction, and every other turn goes there."""
+    """parse_action reads well-formed turns with one scan (_parse_common); on every turn it
+    accepts, ASCII or not, the general pass gives the same ParsedAction, and every other turn
+    goes there."""
     import random
-
-    from medr3_env.actions import _parse_common, _parse_general
 
     rng = random.Random(13)
     templates = (
@@ -207,8 +222,8 @@ def test_the_common_turn_reading_equals_the_general_parser():
         "{a}<think>{b}</think>{c}<read>{d}</read>{e}",
         "{a}<think>{b}</think>{c}<answer>{d}</answer>{e}",
     )
-    common = 0
-    for _ in range(20_000):
+    common = wide = 0
+    for _ in range(30_000):
         if rng.random() < 0.6:
             pieces = _SHAPE_PIECES if rng.random() < 0.3 else _FREE_PIECES
             parts = {k: "".join(rng.choices(pieces, k=rng.randint(0, 4))) for k in "abcde"}
@@ -216,13 +231,33 @@ def test_the_common_turn_reading_equals_the_general_parser():
         else:
             text = "".join(rng.choices(_SHAPE_PIECES, k=rng.randint(0, 12)))
         parsed = parse_action(text)
-        assert parsed == _parse_general(text.replace("\x00", "")), repr(text)
-        common += _parse_common(text.replace("\x00", "")) is not None
-    assert common > 3_000  # the comparison covered the shortcut, not only the general pass
+        assert parsed == actions._parse_general(text.replace("\x00", "")), repr(text)
+        shortcut = _shortcut(text)
+        assert shortcut is None or shortcut == parsed, repr(text)
+        common += shortcut is not None
+        wide += shortcut is not None and not text.isascii()
+    assert common > 4_000 and wide > 1_000  # the comparison covered the shortcut, both kinds
     # The benchmark's turn shapes take the shortcut.
     for text in (
         "<think>I need evidence about x.</think><search>x y 3</search>",
         "<think>Doc 1 looks relevant.</think><read>syn-1</read>",
         "<think>p<0.01 so a > b.</think>\n<answer>yes</answer>\n",
+        "<think>It states: dose ≥ 5 µg… so</think><answer>yes</answer>",
     ):
-        assert _parse_common(text) == _parse_general(text) and _parse_common(text).valid
+        assert _shortcut(text) == actions._parse_general(text) and _shortcut(text).valid
+
+
+def test_other_openers_are_every_character_that_folds_to_an_opener():
+    """The shortcut refuses turns holding OTHER_OPENERS: every code point but "<" whose
+    compatibility decomposition holds "<" or a look-alike opener, so folding cannot create a tag
+    opener in a turn the shortcut reads."""
+    import sys
+    import unicodedata
+
+    openers = "<" + actions._LOOKALIKE_OPENERS + "\uff1c\ufe64"
+    found = {
+        chr(code)
+        for code in range(sys.maxunicode + 1)
+        if code != 0x3C and any(o in unicodedata.normalize("NFKD", chr(code)) for o in openers)
+    }
+    assert found | set(actions._LOOKALIKE_OPENERS) == set(actions.OTHER_OPENERS)
