@@ -35,14 +35,18 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | JsonlEr
             if not raw.strip():
                 continue
             try:
-                value = json.loads(raw.decode("utf-8"))
+                # Without its line break, a line cut short reads "Unterminated string", not
+                # "Invalid control character".
+                value = json.loads(raw.decode("utf-8").rstrip("\r\n"))
             except UnicodeDecodeError as exc:
                 reason = (
                     f"not UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8"
                 )
                 yield number, JsonlError(reason, path=path, line=number)
             except json.JSONDecodeError as exc:
-                yield number, JsonlError(f"invalid JSON ({exc.msg})", path=path, line=number)
+                where = "" if exc.msg.endswith(" at") else " at"
+                reason = f"invalid JSON ({exc.msg}{where} column {exc.colno})"
+                yield number, JsonlError(reason, path=path, line=number)
             else:
                 if isinstance(value, dict):
                     yield number, value

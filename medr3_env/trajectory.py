@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from medr3_env.corpora.records import QAItem
 from medr3_env.jsonl import JsonlError, iter_lines
+from medr3_env.validation import validation_line
 
 TRAJECTORY_SCHEMA_VERSION = 3
 SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3)
@@ -158,7 +159,7 @@ def read_trajectories(path: str | Path) -> Iterator[TrajectoryRecord]:
         try:
             yield TrajectoryRecord.model_validate(data)
         except ValidationError as exc:
-            reason = f"not a trajectory record ({exc})"
+            reason = f"not a trajectory record ({validation_line(exc, limit=4)})"
             raise TrajectoryFormatError(reason, path=path, line=number) from exc
 
 

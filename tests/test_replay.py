@@ -240,3 +240,31 @@ def test_bytes_turn_is_recorded_as_its_decoded_text(starter_searcher, tmp_path):
     path = write_jsonl([record], tmp_path / "bytes.jsonl")
     results = list(replay_file(path))
     assert all(r.ok for r in results), [m.describe() for r in results for m in r.mismatches]
+
+
+def test_a_line_cut_short_is_reported_as_cut_short_with_its_column(tmp_path):
+    from medr3_env.jsonl import JsonlError, iter_lines
+
+    path = tmp_path / "cut.jsonl"
+    path.write_text('{"id": "a", "content": "cut\n{"id": "b"}\n{"id": "c" "x": 1}\r\n', "utf-8")
+    rows = list(iter_lines(path))
+    first, second, third = (value for _, value in rows)
+    assert isinstance(first, JsonlError)
+    assert first.reason == "invalid JSON (Unterminated string starting at column 24)"
+    assert second == {"id": "b"}
+    assert isinstance(third, JsonlError) and third.line == 3
+    assert third.reason == "invalid JSON (Expecting ',' delimiter at column 12)"
+
+
+def test_a_jsonl_file_of_other_records_is_refused_in_one_line_listing_what_is_missing(tmp_path):
+    from medr3_env.trajectory import TrajectoryFormatError, read_trajectories
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"id": "q1", "prompt": "What is ...?"}\n', "utf-8")
+    with pytest.raises(TrajectoryFormatError) as caught:
+        list(read_trajectories(path))
+    message = str(caught.value)
+    assert "\n" not in message and "errors.pydantic.dev" not in message
+    assert message.startswith(
+        f"{path}, line 1: not a trajectory record (missing: item, config, turns"
+    )
