@@ -285,7 +285,10 @@ class MedR3Env(gym.Env[str, str]):
         )
         scored = self.rewards.evaluate(context, final=self._done)
         for name, value in scored.values.items():
-            self._term_totals[name] += value
+            if name in self._term_totals:  # a term that failed this episode stays out
+                self._term_totals[name] += value
+        for name in scored.errors:
+            self._term_totals.pop(name, None)
         self._return += scored.total
 
         self._messages.append({"role": "assistant", "content": text})

@@ -375,3 +375,34 @@ def test_search_only_index_scores_evidence_from_annotations_alone(tmp_path, anno
     )
     assert done and info["reward_terms"]["answer"] == 1.0
     assert info["reward_terms"]["evidence"] == evidence
+
+
+@pytest.mark.parametrize("when", ["step", "terminal"])
+def test_a_failing_term_under_warn_is_reported_never_counted_as_zero(when):
+    """on_reward_error="warn": the failed term is in reward_errors, out of the total and absent
+    from reward_terms (which anything averaging the breakdown reads), not shown as 0."""
+    from medr3_env.rewards import register_reward
+    from medr3_env.rewards.registry import unregister_reward
+
+    @register_reward("test_raiser", range=(0.0, 1.0), when=when)
+    def raiser(ctx):
+        raise RuntimeError("boom")
+
+    try:
+        env = gym.make(
+            "MedR3-v0",
+            reward_weights={"answer": 1.0, "format": 0.5, "test_raiser": 1.0},
+            on_reward_error="warn",
+        )
+        env.reset(seed=0)
+        _, reward, terminated, _, info = env.step("<think>a guess</think><answer>A</answer>")
+        assert terminated
+        assert "test_raiser" in info["reward_errors"]
+        assert "boom" in info["reward_errors"]["test_raiser"]
+        assert "test_raiser" not in info["reward_terms"]
+        assert set(info["reward_terms"]) == {"answer", "format"}
+        weights = info["reward_weights"]
+        expected = sum(weights[name] * value for name, value in info["reward_terms"].items())
+        assert reward == pytest.approx(expected)
+    finally:
+        unregister_reward("test_raiser")
