@@ -144,7 +144,8 @@ class StageConfig(BaseModel):
         name = data.get("name")
         if env.get("stage", name) != name:
             raise ValueError(f"env.stage {env['stage']!r} differs from name {name!r}")
-        env["stage"] = name
+        if name in STAGES:  # a wrong name is reported once, as `name`, not again as `stage`
+            env["stage"] = name
         data["env"] = env
         if name in STAGES:  # what the file leaves out comes from the packaged recipe
             recipe = packaged_recipe(name)

@@ -1,10 +1,14 @@
 """The medr3 command through typer's test runner."""
 
 import json
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from medr3_env import EnvConfig
 from medr3_env.cli import app
+from medr3_env.cli.app import MedR3Typer, one_line
 from medr3_env.trajectory import read_trajectories
 
 runner = CliRunner()
@@ -66,17 +70,128 @@ def test_index_build_and_info(tmp_path):
     assert json.loads(hits.output)[0]["doc_id"] == "a"
 
 
+def error_of(result) -> str:
+    """The one error line of a failed command: on stderr, nothing on stdout."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
 def test_bad_input_gives_clear_errors(tmp_path):
     result = runner.invoke(app, ["index", "info", str(tmp_path)])
-    assert result.exit_code == 2 and "not a MedR3 index" in result.output
+    assert "not a MedR3 index" in error_of(result)
     result = runner.invoke(app, ["demo", "--stage", "nonsense", "--out", str(tmp_path / "x.jsonl")])
-    assert result.exit_code == 2 and "error" in result.output
+    assert "unknown stage 'nonsense'" in error_of(result)
     result = runner.invoke(app, ["search", "x", "--corpus", "medrag:/no/such/file.jsonl"])
-    assert result.exit_code == 2 and "not found" in result.output
+    assert "not found" in error_of(result)
+
+
+def test_errors_go_to_stderr_so_json_output_stays_json():
+    result = runner.invoke(app, ["search", "x", "--corpus", "medrg:foo", "--json"])
+    assert "unknown corpus format 'medrg'" in error_of(result)
+
+
+def test_ctrl_c_prints_interrupted_on_stderr_and_exits_130():
+    interrupted = MedR3Typer()
+
+    @interrupted.command()
+    def wait() -> None:
+        raise KeyboardInterrupt
+
+    @interrupted.command()
+    def other() -> None:  # two commands, so `wait` is a subcommand name
+        pass
+
+    result = runner.invoke(interrupted, ["wait"])
+    assert result.exit_code == 130
+    assert result.stdout == "" and result.stderr.strip() == "interrupted"
 
 
 def test_error_messages_keep_square_brackets():
     """Errors are printed literally: pip extras such as [train] are not taken as rich markup."""
     result = runner.invoke(app, ["search", "x", "--corpus", "medrag:/no/such/[dir]/file.jsonl"])
+    assert "[dir]" in error_of(result)
+
+
+def test_demo_takes_stages_like_eval(tmp_path):
+    out = tmp_path / "d.jsonl"
+    for command in (["demo"], ["eval", "--policy", "scripted"], ["export-prompts"]):
+        result = runner.invoke(app, [*command, "--stage", "nope", "--out", str(out)])
+        assert error_of(result) == (
+            "error: unknown stage 'nope'; use 1, 2, 3 or one of reasoning, retrieval, joint"
+        )
+    result = runner.invoke(app, ["demo", "--stage", "1", "-n", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "(reasoning stage)" in result.stdout
+    assert [len(r.turns) for r in read_trajectories(out)] == [1, 1]  # stage 1 answers at once
+    stage_file = tmp_path / "short.yaml"
+    stage_file.write_text("name: retrieval\nmax_turns: 2\n", encoding="utf-8")
+    result = runner.invoke(app, ["demo", "--stage", str(stage_file), "-n", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (record,) = read_trajectories(out)
+    assert record.config["stage"] == "retrieval" and record.config["max_turns"] == 2
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo", "-n", "-5"],
+        ["demo", "--seed", "-1"],
+        ["eval", "--policy", "scripted", "-n", "-1"],
+        ["eval", "--policy", "scripted", "--seed", "-1"],
+        ["export-prompts", "--out", "p.jsonl", "--limit", "-1"],
+        ["replay", "x.jsonl", "--max-report", "-1"],
+        ["replay", "x.jsonl", "--tolerance", "-0.1"],
+    ],
+)
+def test_negative_counts_are_usage_errors(command, tmp_path):
+    result = runner.invoke(app, command)
     assert result.exit_code == 2
-    assert "[dir]" in result.output
+    assert "Invalid value" in result.stderr and result.stdout == ""
+
+
+def test_a_validation_error_is_one_line_of_fields_and_messages():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        EnvConfig(max_turns=0, backend="elastic")
+    line = one_line(caught.value)
+    assert line.startswith("backend: unknown search backend 'elastic'; registered: ")
+    assert line.endswith("; max_turns: Input should be greater than or equal to 1")
+    assert "pydantic.dev" not in line and "input_value" not in line and "\n" not in line
+    result = runner.invoke(app, ["demo", "--backend", "elastic"])
+    assert error_of(result).startswith("error: backend: unknown search backend 'elastic'")
+
+
+def test_eval_names_every_policy_form_and_the_readme_row_too():
+    result = runner.invoke(app, ["eval", "--policy", "foo"])
+    assert error_of(result) == (
+        "error: unknown policy 'foo'; use hf:PATH_OR_NAME, gguf:FILE.gguf, smollm2 or scripted"
+    )
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `medr3 eval"))
+    for form in ("hf:", "gguf:", "smollm2", "scripted"):
+        assert form in row, form
+
+
+def test_search_refuses_a_backend_that_is_not_the_indexs(tmp_path):
+    pytest.importorskip("tantivy")
+    out = tmp_path / "ix"
+    built = runner.invoke(app, ["index", "build", "--backend", "tantivy", "--out", str(out)])
+    assert built.exit_code == 0, built.output
+    result = runner.invoke(app, ["search", "digoxin", "--index", str(out), "--backend", "whoosh"])
+    assert error_of(result) == (
+        f"error: --backend whoosh does not match the index at {out} (tantivy)"
+    )
+    for given in ([], ["--backend", "tantivy"]):  # left out: the index's own backend
+        result = runner.invoke(app, ["search", "digoxin", "--index", str(out), "--json", *given])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)[0]["doc_id"]
+    result = runner.invoke(app, ["search", "x", "--index", str(out), "--corpus", "starter"])
+    assert error_of(result) == "error: give either --index or --corpus, not both"
+    result = runner.invoke(
+        app, ["search", "x", "--url", "http://127.0.0.1:9", "--backend", "whoosh"]
+    )
+    assert "--backend whoosh does not go with --url" in error_of(result)

@@ -30,6 +30,15 @@ def invoke(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
+def error_of(result) -> str:
+    """The one error line of a failed command: on stderr (exit status 2), nothing on stdout."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
 MED_R3 = {  # the published Med-R3 environment settings of each stage (and MedR3's top_k)
     "reasoning": {"allowed_actions": ("answer",), "max_turns": 2, "max_searches": 0,
                   "min_reasoning_words": 8, "top_k": 5,
@@ -179,6 +188,16 @@ def medquad_like(path: Path) -> Path:
     return path
 
 
+def test_a_misspelt_stage_name_is_reported_once(tmp_path):
+    file = write(tmp_path / "bad3.yaml", "name: retrival\nmax_turns: 0\n")
+    with pytest.raises(ValueError) as caught:
+        load_stage_config(file)
+    assert str(caught.value) == (
+        f"{file}: name: Input should be 'reasoning', 'retrieval' or 'joint'; "
+        "max_turns: Input should be greater than or equal to 1"
+    )
+
+
 def test_a_stage_file_points_the_environment_at_a_corpus_with_loader_options(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -221,11 +240,8 @@ def test_an_unknown_loader_option_in_a_stage_file_names_the_valid_ones(tmp_path)
         ["export-prompts", "--stage", str(file), "--out", str(tmp_path / "p.jsonl")],
         ["eval", "--policy", "scripted", "--stage", str(file), "-n", "1"],
     ):
-        result = invoke(*command)
-        assert result.exit_code == 2, (command, result.output)
-        lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and "typo.yaml" in lines[0]
-        assert "valid options: name, on_duplicate, on_error" in lines[0]
+        line = error_of(invoke(*command))
+        assert "typo.yaml" in line and "valid options: name, on_duplicate, on_error" in line
 
 
 def test_train_checks_the_command_line_corpus_against_the_stage(tmp_path):
@@ -233,8 +249,7 @@ def test_train_checks_the_command_line_corpus_against_the_stage(tmp_path):
         "train", "--stage", "2", "--dry-run", "--pretrain", "m", "--no-from-checkpoint",
         "--corpus", "medrag:/data/x.jsonl?dedupe=1",
     )  # fmt: skip
-    assert result.exit_code == 2
-    assert result.output.count("\n") == 1 and "valid options: name, on_duplicate" in result.output
+    assert "valid options: name, on_duplicate" in error_of(result)
 
 
 def test_train_hands_the_stage_file_with_its_corpus_to_the_agent(tmp_path):
@@ -285,7 +300,7 @@ def test_export_prompts_reasoning_prompt_has_no_search(tmp_path):
 
 def test_export_prompts_rejects_an_unknown_stage(tmp_path):
     result = invoke("export-prompts", "--stage", "4", "--out", str(tmp_path / "x.jsonl"))
-    assert result.exit_code == 2 and "unknown stage" in result.output
+    assert error_of(result).startswith("error: unknown stage '4'; use 1, 2, 3 or one of")
 
 
 def dry_run(tmp_path: Path, stage: str, *extra: str) -> list[str]:
@@ -343,7 +358,7 @@ def test_dry_run_passes_extra_flags_and_rejects_unknown_ones(tmp_path):
     result = invoke(
         "train", "--stage", "1", "--pretrain", "m", "--dry-run", "--", "--ds.no_such_flag"
     )
-    assert result.exit_code == 2 and "--ds.no_such_flag" in result.output
+    assert "--ds.no_such_flag" in error_of(result)
 
 
 def test_ray_cluster_submission_carries_the_agent_environment(tmp_path):
@@ -357,7 +372,7 @@ def test_ray_cluster_submission_carries_the_agent_environment(tmp_path):
 
 def test_stage_one_needs_a_base_model():
     result = invoke("train", "--stage", "1", "--dry-run")
-    assert result.exit_code == 2 and "--pretrain" in result.output
+    assert "--pretrain" in error_of(result)
 
 
 @pytest.fixture(scope="module")
@@ -401,8 +416,14 @@ def test_hf_policy_builds_the_training_transcript(tiny_model, starter_searcher):
 
 
 def test_eval_rejects_a_bad_policy_spec():
-    result = invoke("eval", "--policy", "nonsense", "-n", "1")
-    assert result.exit_code == 2 and "hf:PATH_OR_NAME" in result.output
+    for policy in ("nonsense", "hf:", "gguf:", "huggingface:x"):
+        line = error_of(invoke("eval", "--policy", policy, "-n", "1"))
+        assert line == (
+            f"error: unknown policy {policy!r}; use hf:PATH_OR_NAME, gguf:FILE.gguf, smollm2 "
+            "or scripted"
+        )
+    line = error_of(invoke("eval", "--policy", "gguf:/no/such/model.gguf", "-n", "1"))
+    assert "does not exist" in line
 
 
 @pytest.mark.slow

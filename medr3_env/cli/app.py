@@ -5,13 +5,21 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+if TYPE_CHECKING:
+    from medr3_env.agents.stage_config import StageConfig
+
 console = Console()
+"""Command output: tables, hits, what was written."""
+err_console = Console(stderr=True)
+"""Errors, warnings and ``interrupted``: stderr, so ``medr3 search q --json > hits.json`` or a
+pipe into ``jq`` never receives them as output."""
 DEBUG_ENV_VAR = "MEDR3_DEBUG"
 """Set to 1 to see the traceback of an expected error instead of its one-line message."""
 
@@ -21,17 +29,46 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportE
 ``ValidationError``, ``SearchServerUnavailable`` ...): reported in one line, exit status 2."""
 
 
+def validation_line(exc: ValidationError) -> str:
+    """A pydantic error as ``field: message; field: message`` (no model title, input echo or
+    documentation URL); a nested field is written ``grpo.temperature``."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(dict.fromkeys(parts)) or type(exc).__name__
+
+
 def one_line(exc: BaseException) -> str:
-    """``exc`` as a single line (pydantic's multi-line messages joined with ``; ``)."""
+    """``exc`` as a single line: a pydantic error as :func:`validation_line`, other multi-line
+    messages joined with ``; ``."""
+    if isinstance(exc, ValidationError):
+        return validation_line(exc)
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return "; ".join(lines) or type(exc).__name__
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``message`` as an error and exit with status 2 (bad input)."""
-    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    """Print ``message`` as an error on stderr and exit with status 2 (bad input)."""
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(code=2)
+
+
+STAGE_HELP = "Stage: 1|reasoning, 2|retrieval, 3|joint, or a stage YAML file."
+DATASET_HELP = "Question-set spec (default: the stage file's `dataset`, else starter)."
+
+
+def load_stage(spec: str) -> StageConfig:
+    """The stage ``spec`` names (``1``-``3``, a stage name or a stage YAML file); anything else
+    is a one-line error (``unknown stage 'nope'; use 1, 2, 3 or one of ...``), exit status 2."""
+    from medr3_env.agents.stage_config import load_stage_config
+
+    try:
+        return load_stage_config(spec)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(one_line(exc))
 
 
 def _reporting_errors(callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,7 +81,7 @@ def _reporting_errors(callback: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             fail(one_line(exc))
         except KeyboardInterrupt:
-            console.print("[red]interrupted[/red]", highlight=False)
+            err_console.print("[red]interrupted[/red]", highlight=False)
             raise typer.Exit(code=130) from None
 
     return run

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from medr3_env.cli.app import app, console, fail
-from medr3_env.cli.core import extractor_help
+from medr3_env.cli.app import app, console, err_console, fail, one_line
+from medr3_env.cli.core import extractor_help, index_backend
 from medr3_env.search import local_backends
 
 LOOPBACK = "127.0.0.1"
@@ -28,8 +28,10 @@ def _is_loopback(host: str) -> bool:
 def serve(
     index: Path | None = typer.Option(None, help="A prebuilt index directory (medr3 index build)."),
     corpus: str | None = typer.Option(None, help="Corpus spec to index (cached); default starter."),
-    backend: str = typer.Option(
-        "tantivy", help=f"Backend for --corpus: {', '.join(local_backends())}."
+    backend: str | None = typer.Option(
+        None,
+        help=f"Backend for --corpus: {', '.join(local_backends())} (default: tantivy; with "
+        "--index it must be the index's own).",
     ),
     entity_extractor: str = typer.Option(
         "auto", help=f"Entity extractor for --corpus: {extractor_help()}."
@@ -54,20 +56,27 @@ def serve(
         fail("the retrieval server needs FastAPI and uvicorn: pip install 'medr3-env[server]'")
     if index is not None and corpus is not None:
         fail("give either --index or --corpus, not both")
-    if backend not in local_backends():
+    if backend is not None and backend not in local_backends():
         fail(
             f"the server searches a local index: --backend must be one of "
             f"{', '.join(local_backends())} (got {backend!r})"
         )
+    if index is not None and backend is not None:
+        built = index_backend(index)
+        if built != backend:
+            fail(f"--backend {backend} does not match the index at {index} ({built})")
     from medr3_env.search import build_searcher
 
     try:
         with console.status("opening the index (building it on first use)…"):
             searcher = build_searcher(
-                corpus, backend=backend, index_dir=index, entity_extractor=entity_extractor
+                corpus,
+                backend=backend or "tantivy",
+                index_dir=index,
+                entity_extractor=entity_extractor,
             )
     except (ValueError, FileNotFoundError, ImportError) as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     limits = ServerLimits(
         max_body_bytes=max_body_bytes,
         max_queries=max_queries,
@@ -77,7 +86,7 @@ def serve(
     )
     manifest = searcher.manifest
     if not _is_loopback(host):
-        console.print(
+        err_console.print(
             f"[yellow]warning:[/yellow] binding {host}: the index is reachable from other machines "
             "and the server has no authentication"
         )

@@ -9,20 +9,11 @@ from pathlib import Path
 
 import typer
 
-from medr3_env.cli.app import app, console, fail, one_line
+from medr3_env.cli.app import DATASET_HELP, STAGE_HELP, app, console, fail, load_stage, one_line
 from medr3_env.cli.reporting import reward_table, run_episodes
 
-STAGE_HELP = "Stage: 1|reasoning, 2|retrieval, 3|joint, or a stage YAML file."
-DATASET_HELP = "Question-set spec (default: the stage file's `dataset`, else starter)."
-
-
-def _stage(spec: str):
-    from medr3_env.agents.stage_config import load_stage_config
-
-    try:
-        return load_stage_config(spec)
-    except (ValueError, FileNotFoundError) as exc:
-        fail(str(exc))
+POLICY_FORMS = "hf:PATH_OR_NAME, gguf:FILE.gguf, smollm2 or scripted"
+"""What ``medr3 eval --policy`` takes (``hf:``/``gguf:`` load with ``HFChatPolicy.load``)."""
 
 
 def _stage_file(spec: str) -> Path | None:
@@ -38,7 +29,7 @@ def _export(stage, dataset: str | None, split: str | None, out: Path, limit: int
     try:
         questions = load_questions(env.dataset).split(env.split)
     except (ValueError, FileNotFoundError, KeyError) as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     items = questions.items[: limit or None]
     return write_prompt_dataset(prompt_records(stage, items, questions.name), out)
 
@@ -51,10 +42,10 @@ def export_prompts(
         None, help="Question split: train, dev, test or all (default: the stage file's, train)."
     ),
     out: Path = typer.Option(..., help="Output JSONL (OpenRLHF --data.prompt_dataset)."),
-    limit: int = typer.Option(0, help="Keep the first N questions (0: all)."),
+    limit: int = typer.Option(0, min=0, help="Keep the first N questions (0: all)."),
 ) -> None:
     """Write the prompt dataset OpenRLHF trains on (chat messages + the question as label)."""
-    config = _stage(stage)
+    config = load_stage(stage)
     count = _export(config, dataset, split, out, limit)
     console.print(
         f"wrote {count} prompts for stage {config.number} ({config.name}) to {out}\n"
@@ -111,7 +102,7 @@ def train(
     )
     from medr3_env.agents.train_command import TrainOptions, train_command
 
-    config = _stage(stage)
+    config = load_stage(stage)
     try:  # the stage's environment with the command line's data: checked before anything runs
         config.env_config(
             corpus=corpus,
@@ -147,7 +138,7 @@ def train(
     try:
         command = train_command(config, options)
     except ValueError as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     version = openrlhf_version()
     checked = ""
     if version is not None:
@@ -155,7 +146,7 @@ def train(
             validate_train_args(command.train_args)
             checked = f"flags checked against OpenRLHF {version}'s parser"
         except FlagError as exc:
-            fail(str(exc))
+            fail(one_line(exc))
         except (FileNotFoundError, SyntaxError) as exc:
             checked = f"flags not checked ({exc})"
     if dry_run:
@@ -178,11 +169,13 @@ def train(
 
 @app.command("eval")
 def evaluate(
-    policy: str = typer.Option(..., help="hf:PATH_OR_NAME, gguf:FILE.gguf, smollm2 or scripted."),
+    policy: str = typer.Option(..., help=f"{POLICY_FORMS}."),
     dataset: str | None = typer.Option(None, help=DATASET_HELP),
     split: str = typer.Option("test", help="Question split."),
     stage: str = typer.Option("joint", help=STAGE_HELP),
-    episodes: int = typer.Option(0, "-n", "--episodes", help="Episodes (0: the whole split)."),
+    episodes: int = typer.Option(
+        0, "-n", "--episodes", min=0, help="Episodes (0: the whole split)."
+    ),
     gguf_file: str | None = typer.Option(None, help="GGUF file name inside an hf: directory."),
     max_new_tokens: int = typer.Option(192, min=1, help="Token cap per model turn."),
     batch_size: int = typer.Option(16, min=1, help="Episodes generated together per turn."),
@@ -192,18 +185,21 @@ def evaluate(
         None, help="Corpus spec (default: the stage file's, else the dataset's own)."
     ),
     out: Path = typer.Option(Path("runs/eval-trajectories.jsonl"), help="Trajectory JSONL."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, min=0, help="Seed for the episode order."),
 ) -> None:
     """Evaluate a language model (or the scripted baseline) with the training prompts."""
     from medr3_env.baseline import ScriptedPolicy
     from medr3_env.env import MedR3Env
     from medr3_env.trajectory import write_jsonl
 
-    config = _stage(stage)
+    kind, _, rest = policy.partition(":")
+    if policy not in {"scripted", "smollm2"} and not (kind in {"hf", "gguf"} and rest.strip()):
+        fail(f"unknown policy {policy!r}; use {POLICY_FORMS}")
+    config = load_stage(stage)
     try:
         env = MedR3Env(config.env_config(dataset=dataset, split=split, corpus=corpus))
     except (ValueError, FileNotFoundError, KeyError) as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     items = env.questions.items[: episodes or None]
     title = f"MedR3 eval: {policy} ({config.name} stage)"
     if policy == "scripted":

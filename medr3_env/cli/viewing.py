@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from medr3_env.cli.app import app, console, fail
+from medr3_env.cli.app import app, console, fail, one_line
 
 
 def _read_records(path: Path) -> list:
@@ -17,7 +17,7 @@ def _read_records(path: Path) -> list:
     try:
         records = list(read_trajectories(path))
     except (ValueError, UnicodeDecodeError) as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     if not records:
         fail(f"{path}: no trajectory records (the file is empty)")
     return records
@@ -29,8 +29,10 @@ def replay(
     check: bool = typer.Option(
         False, "--check", help="Exit with status 1 when any episode does not replay identically."
     ),
-    tolerance: float = typer.Option(1e-9, help="Absolute tolerance for scores and rewards."),
-    max_report: int = typer.Option(20, help="Print at most this many mismatches."),
+    tolerance: float = typer.Option(
+        1e-9, min=0.0, help="Absolute tolerance for scores and rewards."
+    ),
+    max_report: int = typer.Option(20, min=0, help="Print at most this many mismatches."),
 ) -> None:
     """Re-run the recorded actions and compare observations and rewards with the record."""
     from medr3_env.replay import replay_records
@@ -91,7 +93,7 @@ def view(
                 records, out, title=title or path.name, highlight_entities=not no_entities
             )
         except (ValueError, OSError) as exc:
-            fail(str(exc))
+            fail(one_line(exc))
     size = written.stat().st_size / 1e6
     console.print(f"viewer: {written} ({len(records)} episodes, {size:.1f} MB)", highlight=False)
 
@@ -110,6 +112,6 @@ def plot(
     try:
         written = plot_logs(logs, out, window=window or None)
     except PlotError as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     for file in written:
         console.print(f"wrote {file}", highlight=False)
