@@ -145,6 +145,8 @@ def _keep_last(records: Callable[[], Iterator[Located]], stats: SkipCounter) -> 
                 position += 1
             last.put(latest)
         position = 0
+        # The second read meets the same malformed records: count them again, log them once.
+        stats.quiet = True
         pass_two = records()
         while batch := list(islice(pass_two, BATCH)):
             final = last.lookup(doc.id for doc, _, _ in batch)
@@ -153,6 +155,7 @@ def _keep_last(records: Callable[[], Iterator[Located]], stats: SkipCounter) -> 
                     yield doc
                 position += 1
     finally:
+        stats.quiet = False
         last.close()
 
 
@@ -177,8 +180,23 @@ def unique_documents(
         yield from _first_pass(records(), on_duplicate, stats, id_field)
     if stats.duplicates:
         logger.warning(
-            "dropped %d records whose id was already used (on_duplicate=%r; e.g. id %r)",
-            stats.duplicates,
-            on_duplicate,
-            stats.first_duplicate,
+            "%s",
+            duplicates_message(stats.duplicates, on_duplicate, stats.first_duplicate),
+            extra={DUPLICATES_LOG_MARK: True},
         )
+
+
+DUPLICATES_LOG_MARK = "medr3_duplicates"
+"""Attribute set on the log record of :func:`unique_documents`'s drop count, so a caller that
+reports the count itself (``medr3 index build``) can filter the log line out."""
+
+
+def duplicates_message(count: int, on_duplicate: str, example: str | None = None) -> str:
+    """``dropped 3 records whose id was already used (on_duplicate=first: kept the first record
+    of each id; e.g. id 'a')``: the one wording of a drop count, logged and printed."""
+    kept = "last" if on_duplicate == "last" else "first"
+    also = f"; e.g. id {example!r}" if example is not None else ""
+    return (
+        f"dropped {count:,} records whose id was already used "
+        f"(on_duplicate={on_duplicate}: kept the {kept} record of each id{also})"
+    )

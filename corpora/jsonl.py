@@ -31,6 +31,9 @@ class SkipCounter:
         """Records dropped because an earlier (``first``) or later (``last``) one has their id."""
         self.first_duplicate: str | None = None
         """The first id found twice, for the log message."""
+        self.quiet = False
+        """Count without logging: set while a loader re-reads records it has logged already
+        (the second pass of ``on_duplicate="last"``)."""
 
     def reset(self) -> None:
         """Zero the counts before a new pass over the files."""
@@ -39,7 +42,8 @@ class SkipCounter:
     def record(self, error: CorpusFormatError) -> None:
         """Count and log one skipped record."""
         self.skipped += 1
-        logger.warning("skipping malformed record: %s", error)
+        if not self.quiet:
+            logger.warning("skipping malformed record: %s", error)
 
 
 def read_jsonl(

@@ -806,3 +806,209 @@ def test_cli_index_build_resumes_an_interrupted_build_of_the_same_spec(tmp_path,
     assert "resuming the interrupted build" in caplog.text and "400 documents" in caplog.text
     assert f"indexed {len(RESUME_DOCS)} documents" in result.output
     assert set(_ids_held(out).values()) == {1}
+
+
+# --- what a build may replace, the lock, the build's own output -------------------------
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("kind", ["folder", "file", "foreign-partial"])
+def test_build_refuses_to_replace_what_is_not_a_medr3_index(tmp_path, kind):
+    """An existing --out (or its .partial) that MedR3 did not make is never replaced or moved."""
+    from medr3_env.search.index_cache import NotAnIndexError
+
+    out = tmp_path / "precious"
+    if kind == "file":
+        out.write_text("a trajectory file\n")
+    else:
+        target = out if kind == "folder" else tmp_path / "precious.partial"
+        (target / "sub").mkdir(parents=True)
+        (target / "thesis.txt").write_text("thesis\n")
+        (target / "sub" / "notes.md").write_text("notes\n")
+    before = _tree(tmp_path)
+    refused = tmp_path / "precious.partial" if kind == "foreign-partial" else out
+    what = {"folder": "no manifest.json", "file": "a file, not a folder"}.get(
+        kind, "no medr3-checkpoint.json"
+    )
+    with pytest.raises(NotAnIndexError, match="not a MedR3 index") as caught:
+        build_index(small_corpus(), out, entity_extractor="none")
+    assert isinstance(caught.value, OSError) and caught.value.path == refused
+    assert _tree(tmp_path) == before  # nothing moved aside, deleted or added (no lock file)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        {"precious", "precious.partial"} & {p.name for p in tmp_path.iterdir()}
+    )
+    result = runner.invoke(app, ["index", "build", "--corpus", "starter", "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {refused} exists and is not a MedR3 index ({what}); "
+        "pick another --out or remove it"
+    )
+    assert _tree(tmp_path) == before
+
+
+def test_build_replaces_an_empty_folder_or_an_index_and_keeps_look_alike_names(tmp_path):
+    out = tmp_path / "ix"
+    out.mkdir()
+    (tmp_path / "ix.old-2019").mkdir()  # the user's, not a leftover of a build
+    (tmp_path / "ix.old-2019" / "keep.txt").write_text("mine")
+    (tmp_path / "ix.tmp-notes").write_text("mine too")
+    assert build_index(small_corpus(), out, entity_extractor="none").doc_count == len(DOCS)
+    again = build_index(small_corpus(), out, entity_extractor="none")  # an index: replaced
+    assert again.doc_count == len(DOCS) and IndexManifest.read(out) == again
+    assert (tmp_path / "ix.old-2019" / "keep.txt").read_text() == "mine"
+    assert (tmp_path / "ix.tmp-notes").read_text() == "mine too"
+    (tmp_path / "ix.partial").mkdir()  # an empty work folder (killed before its checkpoint)
+    build_index(small_corpus(), out, entity_extractor="none")
+    assert not (tmp_path / "ix.partial").exists()
+
+
+def test_cache_entry_without_a_manifest_is_still_rebuilt(tmp_path):
+    """The refusal is for --out only: a damaged cache entry (here: its manifest gone, a stray
+    file left) is MedR3's own and is rebuilt."""
+    first = build_searcher(small_corpus(), cache_dir=tmp_path, entity_extractor="none")
+    entry = first.directory
+    first.close()
+    (entry / MANIFEST_NAME).unlink()
+    (entry / "stray.bin").write_bytes(b"x")
+    with pytest.warns(IndexCacheWarning, match="rebuilding"):
+        again = build_searcher(small_corpus(), cache_dir=tmp_path, entity_extractor="none")
+    assert again.directory == entry and again.manifest.doc_count == len(DOCS)
+    assert not (entry / "stray.bin").exists()
+
+
+def _finishes(work, seconds: float = 30.0) -> BaseException | None:
+    """Run ``work`` in a thread; the exception it raised (fails the test if it still runs)."""
+    import threading
+
+    raised: list[BaseException] = []
+
+    def run():
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "still waiting for a lock that can never be taken"
+    return raised[0] if raised else None
+
+
+@pytest.mark.parametrize("mode", ["flock", "soft"])
+def test_a_lock_that_cannot_be_created_fails_at_once(tmp_path, monkeypatch, mode):
+    """A lock file that cannot be created (here: a folder stands in its place) is an error,
+    not "another process building" (which filelock would poll for ever)."""
+    from medr3_env.search.integrity import BuildLock, BuildLockError
+
+    if mode == "soft":
+        monkeypatch.setenv("MEDR3_LOCK", "soft")
+        # soft: a missing parent folder that cannot be made (a file is in the way)
+        (tmp_path / "file").write_text("")
+        target = tmp_path / "file" / "sub" / "ix"
+    else:
+        (tmp_path / "ix.lock").mkdir()
+        target = tmp_path / "ix"
+
+    def take():
+        with BuildLock(target, poll_s=0.2):
+            pass
+
+    error = _finishes(take)
+    assert isinstance(error, BuildLockError) and isinstance(error, OSError)
+    assert str(error).startswith(f"cannot create the build lock {target}.lock: [Errno ")
+    if mode == "flock":
+        error = _finishes(lambda: build_index(small_corpus(), target, entity_extractor="none"))
+        assert isinstance(error, BuildLockError)
+
+
+CLI = "from medr3_env.cli import app; app(prog_name='medr3')"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_cli_build_into_proc_reports_the_lock_in_one_line():
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI, "index", "build", "--out", "/proc/ix"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "error" in line]
+    assert len(errors) == 1
+    assert errors[0].startswith("error: cannot create the build lock /proc/ix.lock: [Errno ")
+    assert "waiting" not in proc.stderr
+
+
+def _messy_corpus(tmp_path: Path) -> Path:
+    """30 lines: 28 documents, a repeated id (line 11) and a broken line (line 21)."""
+    lines = [json.dumps({"id": f"m{i}", "content": f"text number {i}"}) for i in range(28)]
+    lines.insert(10, json.dumps({"id": "m3", "content": "again"}))
+    lines.insert(20, '{"id": "cut", "content": ')
+    path = tmp_path / "messy.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("keep", ["first", "last"])
+def test_cli_build_reports_each_drop_once_and_ends_its_progress_at_100(tmp_path, caplog, keep):
+    spec = f"medrag:{_messy_corpus(tmp_path)}?on_duplicate={keep}&on_error=skip"
+    with caplog.at_level("WARNING"):
+        result = runner.invoke(
+            app, ["index", "build", "--corpus", spec, "--out", str(tmp_path / "ix")]
+        )
+    assert result.exit_code == 0, result.output
+    said = caplog.text + result.output
+    assert said.count("skipping malformed record") == 1 and "line 21" in said
+    assert said.count("whose id was already used") == 1
+    assert (
+        f"dropped 1 records whose id was already used (on_duplicate={keep}: kept the {keep} "
+        "record of each id)\n" in result.output
+    )
+    assert "skipped 1 malformed records (on_error=skip)" in result.output
+    assert "28/28 docs (100%)" in result.output and "/30 docs" not in result.output
+    manifest = IndexManifest.read(tmp_path / "ix")
+    assert (manifest.doc_count, manifest.duplicate_ids, manifest.skipped_records) == (28, 1, 1)
+
+
+def test_reading_twice_for_on_duplicate_last_logs_a_broken_line_once(tmp_path, caplog):
+    from medr3_env.corpora import load_corpus
+
+    corpus = load_corpus(f"medrag:{_messy_corpus(tmp_path)}?on_duplicate=last&on_error=skip")
+    with caplog.at_level("WARNING"):
+        docs = list(corpus)
+    assert len(docs) == 28 and corpus.stats.skipped == 1 and corpus.stats.duplicates == 1
+    assert caplog.text.count("skipping malformed record") == 1
+    assert [d.content for d in docs if d.id == "m3"] == ["again"]
+    assert caplog.text.count("dropped 1 records whose id was already used") == 1  # Python: logged
+
+
+@needs_tantivy
+def test_rerun_after_a_stop_before_the_first_commit_says_it_starts_over(tmp_path, caplog):
+    out = tmp_path / "ix"
+    with pytest.raises(KeyboardInterrupt):
+        resume_build(out, stop_after=150)  # commits every 200 documents: none committed
+    assert _checkpoint(out).documents_committed == 0
+    with caplog.at_level("WARNING"):
+        assert resume_build(out) == len(RESUME_DOCS)
+    assert "resuming" not in caplog.text
+    assert "it stopped before its first commit, so the build starts over" in caplog.text
+
+
+def test_index_build_help_keeps_each_paragraph_whole():
+    """Rich rewraps each paragraph: a hard line break inside one would show as a short line
+    (the old help broke after "OUT.partial; a rerun"). At 200 columns each fits on one line."""
+    result = runner.invoke(app, ["index", "build", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    assert (
+        "A tantivy build commits every 100,000 documents (or 5 minutes) into OUT.partial; a rerun "
+        "after an interruption continues from there. A Whoosh build starts over." in lines
+    )
+    assert any(line.startswith("--out must be missing, an empty folder") for line in lines)

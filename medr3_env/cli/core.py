@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from medr3_env.cli.app import (
-    DATASET_HELP,
-    STAGE_HELP,
-    MedR3Typer,
-    app,
-    console,
-    fail,
-    load_stage,
-)
+from medr3_env.cli.app import MedR3Typer, app, console
 from medr3_env.cli.reporting import reward_table, run_episodes
 
 
@@ -48,13 +42,6 @@ def _backends(*, local: bool = False) -> list[str]:
     return local_backends() if local else registry.backends.names()
 
 
-def index_backend(directory: Path) -> str:
-    """The backend that built the index at ``directory`` (its manifest's ``backend``)."""
-    from medr3_env.search import IndexManifest
-
-    return IndexManifest.read(directory).backend
-
-
 index_app = MedR3Typer(help="Build, inspect and verify search indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
@@ -62,33 +49,27 @@ app.add_typer(index_app, name="index")
 @app.command()
 def demo(
     episodes: int = typer.Option(
-        0, "-n", "--episodes", min=0, help="Episodes to run (0: the whole split)."
+        0, "-n", "--episodes", help="Episodes to run (0: the whole split)."
     ),
     split: str = typer.Option("test", help="Question split: train, dev, test or all."),
-    stage: str = typer.Option("joint", help=STAGE_HELP),
-    dataset: str | None = typer.Option(None, help=DATASET_HELP),
-    corpus: str | None = typer.Option(
-        None, help="Corpus spec (default: the stage file's, else the dataset's own)."
-    ),
-    backend: str | None = typer.Option(
-        None, help=f"Search backend: {', '.join(_backends())} (default: the stage file's, whoosh)."
-    ),
+    stage: str = typer.Option("joint", help="Training stage: reasoning, retrieval or joint."),
+    dataset: str = typer.Option("starter", help="Question-set spec."),
+    corpus: str | None = typer.Option(None, help="Corpus spec (default: the dataset's own)."),
+    backend: str = typer.Option("whoosh", help=f"Search backend: {', '.join(_backends())}."),
     out: Path = typer.Option(Path("runs/demo-trajectories.jsonl"), help="Trajectory JSONL output."),
-    seed: int = typer.Option(0, min=0, help="Seed for the episode order."),
+    seed: int = typer.Option(0, help="Seed for the episode order."),
 ) -> None:
     """Run the scripted search → read → answer baseline and print per-term rewards."""
     from medr3_env.baseline import ScriptedPolicy
     from medr3_env.env import MedR3Env
     from medr3_env.trajectory import write_jsonl
 
-    config = load_stage(stage)
-    env_config = config.env_config(dataset=dataset, split=split, corpus=corpus, backend=backend)
     with console.status("loading questions and building the index (first run only)…"):
-        env = MedR3Env(env_config)
+        env = MedR3Env(stage=stage, dataset=dataset, split=split, corpus=corpus, backend=backend)
     items = env.questions.items[: episodes or None]
     records = run_episodes(env, ScriptedPolicy(env.config.entity_extractor), items, seed)
     path = write_jsonl(records, out)
-    title = f"MedR3 demo: scripted baseline on {env.questions.name} ({config.name} stage)"
+    title = f"MedR3 demo: scripted baseline on {env.questions.name} ({stage} stage)"
     console.print(reward_table(records, env.config.reward_weights, title))
     console.print(f"trajectories: {path}")
 
@@ -98,10 +79,8 @@ def search(
     query: str = typer.Argument(..., help="Free-text query."),
     k: int = typer.Option(5, "-k", min=1, max=50, help="Number of hits."),
     corpus: str | None = typer.Option(None, help="Corpus spec (default: starter)."),
-    backend: str | None = typer.Option(
-        None,
-        help=f"Search backend: {', '.join(_backends())} (default: whoosh; the index's own with "
-        "--index; remote with --url).",
+    backend: str = typer.Option(
+        "whoosh", help=f"Search backend: {', '.join(_backends())} (remote with --url)."
     ),
     index: Path | None = typer.Option(None, help="A prebuilt index directory."),
     url: str | None = typer.Option(None, help="A medr3 serve server (implies --backend remote)."),
@@ -110,19 +89,9 @@ def search(
     """Search a corpus, a prebuilt index or a retrieval server from the command line."""
     from medr3_env.search import build_searcher
 
-    if index is not None and corpus is not None:
-        fail("give either --index or --corpus, not both")
     if url:
-        if index is not None or corpus is not None:
-            fail("--url searches the server's own index: leave out --corpus and --index")
-        if backend not in (None, "remote"):
-            fail(f"--backend {backend} does not go with --url (a server is searched remotely)")
         backend = "remote"
-    elif index is not None and backend is not None:
-        built = index_backend(index)
-        if built != backend:
-            fail(f"--backend {backend} does not match the index at {index} ({built})")
-    searcher = build_searcher(corpus, backend=backend or "whoosh", index_dir=index, url=url)
+    searcher = build_searcher(corpus, backend=backend, index_dir=index, url=url)
     hits = searcher.search(query, k=k)
     if as_json:
         typer.echo(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
@@ -138,7 +107,16 @@ def search(
     console.print(table)
 
 
-@index_app.command("build")
+_INDEX_BUILD_HELP = (
+    "Build an index explicitly (progress with docs/s and ETA on stderr).\n\n"
+    "--out must be missing, an empty folder or a MedR3 index (a folder with a manifest.json); "
+    "anything else is refused, never replaced.\n\n"
+    "A tantivy build commits every 100,000 documents (or 5 minutes) into OUT.partial; a rerun "
+    "after an interruption continues from there. A Whoosh build starts over."
+)
+
+
+@index_app.command("build", help=_INDEX_BUILD_HELP)
 def index_build(
     corpus: str = typer.Option(
         "starter",
@@ -157,28 +135,36 @@ def index_build(
         "(default: continue from its last checkpoint when corpus and options match).",
     ),
 ) -> None:
-    """Build an index explicitly (progress with docs/s and ETA on stderr).
-
-    A tantivy build commits every 100,000 documents (or 5 minutes) into OUT.partial; a rerun
-    after an interruption continues from there. A Whoosh build starts over."""
+    """Build an index (``--help``: :data:`_INDEX_BUILD_HELP`, one paragraph per line, so that
+    the help rewraps whole sentences)."""
+    from medr3_env.cli.app import fail
+    from medr3_env.corpora.dedupe import duplicates_message
     from medr3_env.search import build_index, build_searcher
+    from medr3_env.search.index_cache import NotAnIndexError
 
-    if out is None:
-        searcher = build_searcher(
-            corpus, backend=backend, entity_extractor=entity_extractor, progress=True
-        )
-        manifest = searcher.manifest
-        where = getattr(searcher, "directory", "the cache")
-    else:
-        manifest = build_index(
-            corpus,
-            out,
-            backend=backend,
-            entity_extractor=entity_extractor,
-            progress=True,
-            resume=not restart,
-        )
-        where = out
+    with _duplicates_reported_below():
+        if out is None:
+            searcher = build_searcher(
+                corpus, backend=backend, entity_extractor=entity_extractor, progress=True
+            )
+            manifest = searcher.manifest
+            where = getattr(searcher, "directory", "the cache")
+        else:
+            try:
+                manifest = build_index(
+                    corpus,
+                    out,
+                    backend=backend,
+                    entity_extractor=entity_extractor,
+                    progress=True,
+                    resume=not restart,
+                )
+            except NotAnIndexError as exc:
+                fail(
+                    f"{exc.path} exists and is not a MedR3 index ({exc.what}); "
+                    "pick another --out or remove it"
+                )
+            where = out
     console.print(
         f"indexed {manifest.doc_count} documents in {manifest.build_seconds:.1f}s into {where}",
         highlight=False,
@@ -186,17 +172,35 @@ def index_build(
     )
     options = manifest.loader_options
     if manifest.duplicate_ids:
-        kept = options.get("on_duplicate", "first")
+        kept = str(options.get("on_duplicate", "first"))
         console.print(
-            f"dropped {manifest.duplicate_ids} records whose id was already used "
-            f"(on_duplicate={kept}: kept the {kept} record of each id)",
-            highlight=False,
+            duplicates_message(manifest.duplicate_ids, kept), highlight=False, soft_wrap=True
         )
     if manifest.skipped_records:
         console.print(
             f"skipped {manifest.skipped_records} malformed records (on_error=skip)",
             highlight=False,
+            soft_wrap=True,
         )
+
+
+@contextmanager
+def _duplicates_reported_below() -> Iterator[None]:
+    """Leave out the loader's log line of dropped duplicate ids: the command prints the count
+    from the manifest (the same wording, once, also when the index came from the cache)."""
+    import logging
+
+    from medr3_env.corpora.dedupe import DUPLICATES_LOG_MARK
+    from medr3_env.corpora.dedupe import logger as dedupe_log
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not getattr(record, DUPLICATES_LOG_MARK, False)
+
+    dedupe_log.addFilter(keep)
+    try:
+        yield
+    finally:
+        dedupe_log.removeFilter(keep)
 
 
 @index_app.command("info")

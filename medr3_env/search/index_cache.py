@@ -52,6 +52,49 @@ def index_key(corpus: Corpus, backend: str, extractor: str) -> str:
     return f"{safe_name}-{backend}-{digest}"
 
 
+class NotAnIndexError(FileExistsError):
+    """The output path of a build exists and is not a MedR3 index (a file, or a folder that is
+    neither empty nor holds a ``manifest.json``): a build never replaces it."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        self.what = what
+        super().__init__(
+            f"{path} exists and is not a MedR3 index ({what}); pick another output directory "
+            "or remove it"
+        )
+
+
+def _foreign(path: Path, *, own_marker: str) -> str | None:
+    """Why ``path`` is not for a build to replace (``None``: missing, an empty folder, or a
+    folder holding ``own_marker``)."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    if path.is_symlink() or not path.is_dir():
+        return "a symbolic link" if path.is_symlink() else "a file, not a folder"
+    if (path / own_marker).is_file():
+        return None
+    # Empty, or only the first write of the marker, cut short (``.NAME.tmp-PID``).
+    if all(entry.name.startswith(f".{own_marker}.tmp-") for entry in path.iterdir()):
+        return None
+    return f"no {own_marker}"
+
+
+def check_replaceable(out_dir: Path) -> None:
+    """Raise :class:`NotAnIndexError` unless a build may replace ``out_dir`` and its
+    ``.partial`` work folder: each missing, empty, or MedR3's own (a manifest, a checkpoint)."""
+    what = _foreign(out_dir, own_marker=MANIFEST_NAME)
+    if what is not None:
+        raise NotAnIndexError(out_dir, what)
+    partial = partial_dir(out_dir)
+    what = _foreign(partial, own_marker=CHECKPOINT_NAME)
+    if what is not None:
+        raise NotAnIndexError(partial, what)
+
+
+_LEFTOVER = re.compile(r"\.(?:tmp-[A-Za-z0-9_]{8}|old-\d+-\d+)")
+
+
 def _remove_aside(directory: Path) -> None:
     """Move ``directory`` out of the way (one rename), then delete it."""
     if not directory.exists():
@@ -66,6 +109,11 @@ def _clear_leftovers(out_dir: Path) -> None:
     ``.partial`` folder is kept for :func:`_work_dir` to resume or discard."""
     for pattern in (f"{out_dir.name}.tmp-*", f"{out_dir.name}.old-*"):
         for stale in out_dir.parent.glob(pattern):
+            # Only the names this module makes (mkdtemp's 8 characters, pid and clock), and
+            # only folders: a user's "notes.old-2019" beside --out notes is not ours.
+            suffix = stale.name[len(out_dir.name) :]
+            if not _LEFTOVER.fullmatch(suffix) or stale.is_symlink() or not stale.is_dir():
+                continue
             logger.info("removing %s, left by an interrupted build", stale)
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -109,6 +157,8 @@ def _work_dir(out_dir: Path, identity: BuildIdentity, *, resumable: bool, resume
             reason = "a restart was asked for"
         else:
             reason = mismatch(checkpoint, identity)
+        if reason is None and checkpoint is not None and not checkpoint.documents_committed:
+            reason = "it stopped before its first commit, so the build starts over"
         if reason is None and checkpoint is not None:
             for stale in partial.glob(".*.tmp-*"):  # a checkpoint or manifest write cut short
                 stale.unlink(missing_ok=True)
@@ -231,10 +281,15 @@ def build_index_dir(
     backend (tantivy), ``<out_dir>.partial`` with the documents committed so far and a
     checkpoint: the next build of the same corpus, options, schema and extractor continues
     from there (``resume=False``: starts over), verifies the result fully and renames it.
+
+    An existing ``out_dir`` (or ``<out_dir>.partial``) that is not MedR3's own (see
+    :func:`check_replaceable`) raises :class:`NotAnIndexError` and is left as it is.
     """
-    out_dir = Path(out_dir)
+    out_dir = Path(os.path.abspath(Path(out_dir).expanduser()))
+    check_replaceable(out_dir)  # before the lock file is made beside it
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with BuildLock(out_dir):
+        check_replaceable(out_dir)  # again: what another build left while we waited
         debug_pause("locked")
         return _build_locked(
             corpus, out_dir, backend=backend, extractor=extractor, builder=builder, resume=resume

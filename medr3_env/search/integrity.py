@@ -135,6 +135,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class BuildLockError(OSError):
+    """The build lock file cannot be created (a read-only or virtual file system, a missing or
+    unwritable folder): raised at once, unlike a lock held by another process, which is waited
+    for."""
+
+
 class BuildLock:
     """The exclusive lock for building one index directory (``<dir>.lock`` beside it).
 
@@ -174,9 +180,27 @@ class BuildLock:
                     return False
                 time.sleep(0.05)
                 continue
+            except OSError as exc:
+                raise self._cannot_create(exc) from exc
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(f"{os.getpid()}\n{socket.gethostname()}\n")
             return True
+
+    def _cannot_create(self, exc: OSError) -> BuildLockError:
+        reason = f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else str(exc)
+        error = BuildLockError(f"cannot create the build lock {self.path}: {reason}")
+        error.errno = exc.errno
+        return error
+
+    def _check_creatable(self) -> None:
+        """Open (creating if needed) the ``flock`` lock file once, so that a place where it
+        cannot exist fails now instead of being polled for ever (``filelock`` retries on any
+        ``OSError``, as it does while another process holds the lock)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._cannot_create(exc) from exc
+        os.close(fd)
 
     def _try(self) -> bool:
         if self._flock is None:
@@ -188,7 +212,14 @@ class BuildLock:
         return True
 
     def __enter__(self) -> BuildLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Take the lock, waiting (with a log line every ``poll_s``) while another process holds
+        it; :class:`BuildLockError` at once when the lock file cannot be created."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._cannot_create(exc) from exc
+        if self._flock is not None:
+            self._check_creatable()
         waited = 0.0
         while not self._try():
             waited += self.poll_s

@@ -58,7 +58,9 @@ def progress_bar(
     interval: float = LOG_INTERVAL_S,
 ) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``. ``enabled=None``: a bar when stderr is a terminal, nothing otherwise;
-    ``True``: a bar on a terminal, else a plain progress line every ``interval`` seconds."""
+    ``True``: a bar on a terminal, else a plain progress line every ``interval`` seconds. When the
+    block ends normally, the bar (or last line) ends at 100%: ``total`` is an estimate (a file's
+    line count) and the documents advanced are the true total."""
     interactive = sys.stderr.isatty()
     if enabled is None:
         enabled = interactive
@@ -78,7 +80,9 @@ def progress_bar(
                 print(progress_line(description, done, total, now - started), file=sys.stderr)
 
         yield log
-        print(progress_line(description, done, total, time.monotonic() - started), file=sys.stderr)
+        # The stream is done: ``total`` (often a line count) may have included records the
+        # loader skipped or dropped, so the last line reports the documents as the whole.
+        print(progress_line(description, done, done, time.monotonic() - started), file=sys.stderr)
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     if total:
@@ -89,3 +93,5 @@ def progress_bar(
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+        done = int(bar.tasks[0].completed)
+        bar.update(task, total=done, completed=done)  # as above: the bar ends full
