@@ -10,7 +10,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from medr3_env.cli.app import MedR3Typer, app, console
+from medr3_env.cli.app import (
+    DATASET_HELP,
+    STAGE_HELP,
+    MedR3Typer,
+    app,
+    console,
+    fail,
+    load_stage,
+)
 from medr3_env.cli.reporting import reward_table, run_episodes
 
 
@@ -42,6 +50,13 @@ def _backends(*, local: bool = False) -> list[str]:
     return local_backends() if local else registry.backends.names()
 
 
+def index_backend(directory: Path) -> str:
+    """The backend that built the index at ``directory`` (its manifest's ``backend``)."""
+    from medr3_env.search import IndexManifest
+
+    return IndexManifest.read(directory).backend
+
+
 index_app = MedR3Typer(help="Build, inspect and verify search indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
@@ -49,27 +64,33 @@ app.add_typer(index_app, name="index")
 @app.command()
 def demo(
     episodes: int = typer.Option(
-        0, "-n", "--episodes", help="Episodes to run (0: the whole split)."
+        0, "-n", "--episodes", min=0, help="Episodes to run (0: the whole split)."
     ),
     split: str = typer.Option("test", help="Question split: train, dev, test or all."),
-    stage: str = typer.Option("joint", help="Training stage: reasoning, retrieval or joint."),
-    dataset: str = typer.Option("starter", help="Question-set spec."),
-    corpus: str | None = typer.Option(None, help="Corpus spec (default: the dataset's own)."),
-    backend: str = typer.Option("whoosh", help=f"Search backend: {', '.join(_backends())}."),
+    stage: str = typer.Option("joint", help=STAGE_HELP),
+    dataset: str | None = typer.Option(None, help=DATASET_HELP),
+    corpus: str | None = typer.Option(
+        None, help="Corpus spec (default: the stage file's, else the dataset's own)."
+    ),
+    backend: str | None = typer.Option(
+        None, help=f"Search backend: {', '.join(_backends())} (default: the stage file's, whoosh)."
+    ),
     out: Path = typer.Option(Path("runs/demo-trajectories.jsonl"), help="Trajectory JSONL output."),
-    seed: int = typer.Option(0, help="Seed for the episode order."),
+    seed: int = typer.Option(0, min=0, help="Seed for the episode order."),
 ) -> None:
     """Run the scripted search → read → answer baseline and print per-term rewards."""
     from medr3_env.baseline import ScriptedPolicy
     from medr3_env.env import MedR3Env
     from medr3_env.trajectory import write_jsonl
 
+    config = load_stage(stage)
+    env_config = config.env_config(dataset=dataset, split=split, corpus=corpus, backend=backend)
     with console.status("loading questions and building the index (first run only)…"):
-        env = MedR3Env(stage=stage, dataset=dataset, split=split, corpus=corpus, backend=backend)
+        env = MedR3Env(env_config)
     items = env.questions.items[: episodes or None]
     records = run_episodes(env, ScriptedPolicy(env.config.entity_extractor), items, seed)
     path = write_jsonl(records, out)
-    title = f"MedR3 demo: scripted baseline on {env.questions.name} ({stage} stage)"
+    title = f"MedR3 demo: scripted baseline on {env.questions.name} ({config.name} stage)"
     console.print(reward_table(records, env.config.reward_weights, title))
     console.print(f"trajectories: {path}")
 
@@ -79,8 +100,10 @@ def search(
     query: str = typer.Argument(..., help="Free-text query."),
     k: int = typer.Option(5, "-k", min=1, max=50, help="Number of hits."),
     corpus: str | None = typer.Option(None, help="Corpus spec (default: starter)."),
-    backend: str = typer.Option(
-        "whoosh", help=f"Search backend: {', '.join(_backends())} (remote with --url)."
+    backend: str | None = typer.Option(
+        None,
+        help=f"Search backend: {', '.join(_backends())} (default: whoosh; the index's own with "
+        "--index; remote with --url).",
     ),
     index: Path | None = typer.Option(None, help="A prebuilt index directory."),
     url: str | None = typer.Option(None, help="A medr3 serve server (implies --backend remote)."),
@@ -89,9 +112,19 @@ def search(
     """Search a corpus, a prebuilt index or a retrieval server from the command line."""
     from medr3_env.search import build_searcher
 
+    if index is not None and corpus is not None:
+        fail("give either --index or --corpus, not both")
     if url:
+        if index is not None or corpus is not None:
+            fail("--url searches the server's own index: leave out --corpus and --index")
+        if backend not in (None, "remote"):
+            fail(f"--backend {backend} does not go with --url (a server is searched remotely)")
         backend = "remote"
-    searcher = build_searcher(corpus, backend=backend, index_dir=index, url=url)
+    elif index is not None and backend is not None:
+        built = index_backend(index)
+        if built != backend:
+            fail(f"--backend {backend} does not match the index at {index} ({built})")
+    searcher = build_searcher(corpus, backend=backend or "whoosh", index_dir=index, url=url)
     hits = searcher.search(query, k=k)
     if as_json:
         typer.echo(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
