@@ -32,6 +32,7 @@ from medr3_env.config import (
     read_stage_file,
 )
 from medr3_env.corpora.specs import Spec
+from medr3_env.validation import validation_line
 
 __all__ = [
     "ENV_KEYS",
@@ -196,19 +197,6 @@ def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
     return data
 
 
-def one_line_errors(exc: ValidationError) -> str:
-    """A pydantic error as one line, located by the stage file's own keys (``max_turns``,
-    ``grpo.temperature``), not the model's nesting (``env.max_turns``)."""
-    parts = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        if loc[:1] == ["env"]:
-            loc = loc[1:]
-        message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
-        parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
-    return "; ".join(parts)
-
-
 def load_stage_config(spec: str | int | Path) -> StageConfig:
     """A stage by number, name or YAML file path (``ValueError`` names the file and each wrong
     key in one line).
@@ -229,6 +217,6 @@ def load_stage_config(spec: str | int | Path) -> StageConfig:
     try:
         return StageConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{path}: {one_line_errors(exc)}") from None
+        raise ValueError(f"{path}: {validation_line(exc, root='env')}") from None
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from medr3_env.validation import validation_line
+
 if TYPE_CHECKING:
     from medr3_env.agents.stage_config import StageConfig
 
@@ -27,17 +29,6 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportE
 """What bad input, bad data, a damaged index, a missing extra or an unreachable server raise
 (``SpecError``, ``CorpusFormatError``, ``IndexCorruptError``, ``FileNotFoundError``, pydantic's
 ``ValidationError``, ``SearchServerUnavailable`` ...): reported in one line, exit status 2."""
-
-
-def validation_line(exc: ValidationError) -> str:
-    """A pydantic error as ``field: message; field: message`` (no model title, input echo or
-    documentation URL); a nested field is written ``grpo.temperature``."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(dict.fromkeys(parts)) or type(exc).__name__
 
 
 def one_line(exc: BaseException) -> str:
