@@ -51,9 +51,16 @@ def reward_table(records: Sequence[Any], weights: dict[str, float], title: str) 
             name,
             str(len(group)),
             f"{statistics.mean(r.correct for r in group):.3f}",
-            *[f"{statistics.mean(r.reward_terms.get(t, 0.0) for r in group):.3f}" for t in terms],
+            *[_term_mean(group, t) for t in terms],
             f"{statistics.mean(r.reward_total for r in group):.3f}",
             f"{statistics.mean(len(r.turns) for r in group):.1f}",
             end_section=name == "all",
         )
     return table
+
+
+def _term_mean(records: Sequence[Any], term: str) -> str:
+    """Mean of ``term`` over the records that report it (a term that failed under
+    ``on_reward_error="warn"`` is absent, not 0); "–" when none does."""
+    values = [r.reward_terms[term] for r in records if term in r.reward_terms]
+    return f"{statistics.mean(values):.3f}" if values else "–"
