@@ -195,3 +195,17 @@ def test_search_refuses_a_backend_that_is_not_the_indexs(tmp_path):
         app, ["search", "x", "--url", "http://127.0.0.1:9", "--backend", "whoosh"]
     )
     assert "--backend whoosh does not go with --url" in error_of(result)
+
+
+def test_reward_table_averages_a_term_only_over_episodes_that_report_it():
+    from types import SimpleNamespace
+
+    from medr3_env.cli.reporting import _term_mean
+
+    records = [
+        SimpleNamespace(reward_terms={"answer": 1.0, "custom": 0.5}),
+        SimpleNamespace(reward_terms={"answer": 0.0}),  # "custom" failed in this episode
+    ]
+    assert _term_mean(records, "answer") == "0.500"
+    assert _term_mean(records, "custom") == "0.500"
+    assert _term_mean(records, "never") == "–"
