@@ -25,17 +25,24 @@ from medr3_env.search.base import (
     Match,
     Searcher,
 )
-from medr3_env.search.index_cache import build_index_dir, open_cached
-from medr3_env.search.integrity import IndexCorruptError, open_checked, verify_index
+from medr3_env.search.index_cache import NotAnIndexError, build_index_dir, open_cached
+from medr3_env.search.integrity import (
+    BuildLockError,
+    IndexCorruptError,
+    open_checked,
+    verify_index,
+)
 from medr3_env.search.query import query_terms
 
 __all__ = [
+    "BuildLockError",
     "Hit",
     "IndexCorruptError",
     "IndexManifest",
     "IndexSearcher",
     "IndexedDocument",
     "Match",
+    "NotAnIndexError",
     "Searcher",
     "backend_class",
     "build_index",
@@ -84,7 +91,13 @@ def build_index(
 ) -> IndexManifest:
     """Build an index for ``corpus`` into ``out_dir`` (replacing it atomically, under
     ``<out_dir>.lock``). An interrupted tantivy build of the same corpus and options continues
-    from its last commit; ``resume=False`` starts over (Whoosh builds always start over)."""
+    from its last commit; ``resume=False`` starts over (Whoosh builds always start over).
+
+    Raises:
+        NotAnIndexError: ``out_dir`` exists and is neither empty nor a MedR3 index (nothing is
+            touched).
+        BuildLockError: the lock file cannot be created (not: it is held, which is waited for).
+    """
     loaded = load_corpus(corpus)
     extractor_name, builder = _builder(backend, entity_extractor, progress)
     return build_index_dir(
