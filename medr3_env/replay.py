@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from medr3_env.trajectory import TrajectoryRecord, TrajectoryRecorder, read_trajectories
+from medr3_env.validation import validation_line
 
 DEFAULT_TOLERANCE = 1e-9
 
@@ -65,6 +68,9 @@ class ReplayResult:
     error: str | None = None
     """Why the episode could not be replayed at all (e.g. an unknown reward term)."""
     replayed: TrajectoryRecord | None = None
+    setup_error: bool = False
+    """``error`` is about this process, not the record: its environment cannot be re-created here
+    (a reward term or backend that is not registered, a corpus that is not there)."""
 
     @property
     def ok(self) -> bool:
@@ -167,7 +173,11 @@ class Replayer:
         try:
             env = self._env(record.config)
         except (ValueError, KeyError, FileNotFoundError) as exc:
-            result.error = f"cannot re-create the environment: {exc}"
+            reason = validation_line(exc) if isinstance(exc, ValidationError) else str(exc)
+            result.error = f"cannot re-create the environment: {' '.join(reason.split())}"
+            if "reward term" in reason:
+                result.error += " (register it first: import the module that defines it, or install its plug-in package)"
+            result.setup_error = True
             return result
         if not record.turns:
             result.error = "the record has no turns"

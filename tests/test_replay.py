@@ -268,3 +268,23 @@ def test_a_jsonl_file_of_other_records_is_refused_in_one_line_listing_what_is_mi
     assert message.startswith(
         f"{path}, line 1: not a trajectory record (missing: item, config, turns"
     )
+
+
+def test_a_reward_term_this_process_lacks_is_one_line_and_exit_2(recorded, tmp_path):
+    """A file recorded with a term registered in the user's script: replaying it without that
+    term is a setup error (one line naming the term, exit 2), not a mismatch (exit 1)."""
+    path, _ = recorded
+
+    def add_term(rows):
+        for row in rows:
+            row["config"]["reward_weights"]["my_script_term"] = 1.0
+
+    custom = _rewrite(path, tmp_path / "custom.jsonl", add_term)
+    first = next(iter(replay_file(custom)))
+    assert first.setup_error and "my_script_term" in (first.error or "")
+    assert "\n" not in first.error and "errors.pydantic.dev" not in first.error
+    result = runner.invoke(app, ["replay", str(custom), "--check"])
+    assert result.exit_code == 2
+    assert "mismatch" not in result.output
+    assert "my_script_term" in result.stderr and "register it first" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -44,6 +44,8 @@ def replay(
     with console.status("replaying…") as status:
         for result in replay_records(records, tolerance=tolerance):
             status.update(f"episode {result.episode}/{len(records)}")
+            if result.setup_error:  # this process lacks what the run had: not a mismatch
+                fail(f"episode {result.episode} ({result.item_id}): {result.error}")
             if result.ok:
                 continue
             failed += 1
