@@ -302,7 +302,11 @@ def match_evidence(
         words = guards.content_words(sentence)
         if len(words) > COPY_SPAN_WORDS:  # fewer words can never be judged a copy
             judged = set(guards._content(outside_words))
-            if any(guards.copied_words(words, source, judged) for source in sources):
+            if any(
+                guards.copied_words(words, source, judged)
+                or guards.near_copied_words(words, source, judged)
+                for source in sources
+            ):
                 copies += 1
                 continue
         if guards._real_words(outside_words) < MIN_PROSE_WORDS:

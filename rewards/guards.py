@@ -31,6 +31,7 @@ __all__ = [
     "COPY_MIN_WORDS",
     "COPY_SHARE",
     "MAX_SENTENCE_WORDS",
+    "NEAR_GAP",
     "CopySource",
     "clean",
     "content_words",
@@ -41,6 +42,7 @@ __all__ = [
     "document_copy_source",
     "document_shingles",
     "fold",
+    "near_copied_words",
     "real_word_count",
     "sentence_spans",
     "sentences",
@@ -54,6 +56,9 @@ COPY_SHARE = 0.5
 next or next-but-one content word as somewhere in a document is a copy of it."""
 MAX_SENTENCE_WORDS = 40
 """Longer runs without sentence punctuation are judged in pieces of this many words."""
+NEAR_GAP = 3
+""":func:`near_copied_words` links two words at most this many content words apart, both in the
+sentence and in the document."""
 
 _WORD = re.compile(r"[^\W_]+")
 _TOKEN = re.compile(r"\S+")
@@ -128,18 +133,30 @@ def shingles(words: list[str]) -> frozenset[tuple[str, str]]:
     return frozenset(chain(zip(words, words[1:]), zip(words, words[2:])))  # noqa: B905
 
 
+def _near_key(word: str) -> str:
+    """A word's first letter and its next three letters sorted: "blockers", "blocker" and
+    "bolckers" share the key "bckl", so changed endings and swapped letters keep a word."""
+    return word[0] + "".join(sorted(word[1:4]))
+
+
 class CopySource(NamedTuple):
     """What :func:`copied_words` compares a sentence with: a source's :func:`shingles` and the
-    words they use."""
+    words they use; for :func:`near_copied_words`, the ordered pairs of :func:`_near_key` keys at
+    most :data:`NEAR_GAP` content words apart (empty when built from shingles alone)."""
 
     grams: frozenset[tuple[str, str]]
     vocabulary: frozenset[str]
+    near: frozenset[tuple[str, str]] = frozenset()
 
 
 def copy_source(words: list[str]) -> CopySource:
     """The :class:`CopySource` of a word sequence (e.g. :func:`content_words` of a document)."""
     # Every word of two or more is in a skip-bigram, so the vocabulary is the words themselves.
-    return CopySource(shingles(words), frozenset(words) if len(words) > 1 else frozenset())
+    keys = [_near_key(w) for w in words]
+    near = frozenset(
+        chain.from_iterable(zip(keys, keys[gap:]) for gap in range(1, NEAR_GAP + 1))  # noqa: B905
+    )
+    return CopySource(shingles(words), frozenset(words) if len(words) > 1 else frozenset(), near)
 
 
 @lru_cache(maxsize=8192)
@@ -178,7 +195,7 @@ def copied(
 def copied_words(words: list[str], source: CopySource, judged: set[str] | None = None) -> bool:
     """:func:`copied` on a sentence's :func:`content_words` (computed once for every source)
     and, with ``judged``, the content words of its ``judge`` text."""
-    grams, vocabulary = source
+    grams, vocabulary = source.grams, source.vocabulary
     # Words the document never uses are fillers: judging the rest defeats any number of fillers.
     words = [w for w in words if w in vocabulary]
     size = len(words)
@@ -195,6 +212,43 @@ def copied_words(words: list[str], source: CopySource, judged: set[str] | None =
             if (word, after) in grams or (after, word) in grams:
                 follows += 1
     return follows >= COPY_SHARE * len(positions)
+
+
+def near_copied_words(words: list[str], source: CopySource, judged: set[str] | None = None) -> bool:
+    """Whether a sentence's :func:`content_words` are a near copy of ``source`` (needs
+    ``source.near``, as :func:`copy_source` builds it), which :func:`copied_words` misses.
+
+    Words are compared by :func:`_near_key` (changed endings, swapped inner letters) and two
+    words are linked when they are at most :data:`NEAR_GAP` words apart in the sentence and form
+    a pair of the document. A copy is either (a) a sentence in which at least
+    :data:`COPY_SHARE` of the judged positions link to one of the next :data:`NEAR_GAP` words, in
+    either order (every third word of the document), or (b) a chain of at least
+    :data:`COPY_MIN_WORDS` judged words, each linked in the document's order to the one before
+    (the document with its own words put in between). Each word looks back or ahead at most
+    :data:`NEAR_GAP` words: linear in the sentence, whatever the document's length.
+    """
+    near = source.near
+    if not near:
+        return False
+    keys = [_near_key(w) for w in words]
+    counted = [judged is None or w in judged for w in words]
+    size = len(keys)
+    if sum(counted[:-1]) < COPY_MIN_WORDS:
+        return False
+    follows = positions = 0
+    best = [0] * size  # judged words in the longest linked chain ending at each word
+    for j in range(size):
+        key = keys[j]
+        if j < size - 1 and counted[j]:
+            positions += 1
+            ahead = keys[j + 1 : j + 1 + NEAR_GAP]
+            if any((key, a) in near or (a, key) in near for a in ahead):
+                follows += 1
+        back = [best[k] for k in range(max(0, j - NEAR_GAP), j) if (keys[k], key) in near]
+        best[j] = (max(back) if back else 0) + counted[j]
+        if best[j] >= COPY_MIN_WORDS:
+            return True
+    return positions >= COPY_MIN_WORDS and follows >= COPY_SHARE * positions
 
 
 @lru_cache(maxsize=8192)

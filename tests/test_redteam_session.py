@@ -119,9 +119,8 @@ def _gold_documents(searcher: Any, count: int = 6) -> list[tuple[QAItem, Any]]:
     return found
 
 
-def _paste(name: str, item: QAItem, doc: Any) -> str:
-    attack = ATTACKS[name]("auto")
-    v = View(
+def _view(item: QAItem, doc: Any) -> View:
+    return View(
         turn=3,
         question=item.question,
         options=dict(item.options or {}),
@@ -134,7 +133,11 @@ def _paste(name: str, item: QAItem, doc: Any) -> str:
         last_action="read",
         observation="",
     )
-    return str(attack.reasoning(v, doc.content, ""))  # type: ignore[attr-defined]
+
+
+def _paste(name: str, item: QAItem, doc: Any) -> str:
+    attack = ATTACKS[name]("auto")
+    return str(attack.reasoning(_view(item, doc), doc.content, ""))  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", COPIES)
@@ -146,12 +149,6 @@ def test_pastes_the_copy_check_catches_earn_no_evidence(starter_searcher, name):
         assert match.score <= 0.2, (name, doc.id, sorted(match.matched))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="copy-check holes (guards.copied_words): inflected or typo'd words leave the "
-    "document's vocabulary, and fillers taken from the document itself or a stride of three "
-    "break every skip-bigram; these pastes are judged prose",
-)
 @pytest.mark.parametrize(
     "name",
     ["paste_inflected", "paste_typos", "paste_document_fillers", "paste_every_third_word"],
@@ -163,6 +160,37 @@ def test_near_copies_the_copy_check_misses(starter_searcher, name):
         for item, doc in _gold_documents(starter_searcher)
     ]
     assert max(scores) <= 0.2, scores
+
+
+def test_honest_reasoning_and_own_words_are_not_near_copies(starter_searcher):
+    """The near-copy check (folded word keys, links up to three words apart) leaves alone the
+    honest baseline's reasoning about each gold document (its entity names blanked, as the
+    evidence term judges it) and a paraphrase in the agent's words."""
+    from medr3_env.rewards import guards
+
+    honest = ATTACKS["honest"]("auto")
+    for item, doc in _gold_documents(starter_searcher):
+        view = _view(item, doc)
+        reasoning, _ = honest.honest_answer(view)  # type: ignore[attr-defined]
+        match = match_evidence(load_extractor("auto"), item, reasoning, [doc])
+        assert match.copied_sentences == 0, (doc.id, reasoning)
+    source = guards.copy_source(
+        guards.content_words(
+            "Toxicity from digoxin may follow acute overdose or develop chronically, typically "
+            "in older patients with declining renal function or a newly added interacting drug."
+        )
+    )
+    own = (
+        "Because her kidneys have worsened, I suspect the glycoside accumulated slowly, so "
+        "stopping it and checking a level is sensible before anything else."
+    )
+    assert not guards.near_copied_words(guards.content_words(own), source)
+    # The same document with endings changed is one.
+    inflected = (
+        "Toxicities from digoxins may follows acutes overdoses or develops chronicallys, typical "
+        "in older patient with declining renals functions or a newly adding interacting drugs."
+    )
+    assert guards.near_copied_words(guards.content_words(inflected), source)
 
 
 def test_copy_data_follows_the_content_not_the_id(tmp_path):
