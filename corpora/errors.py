@@ -35,3 +35,8 @@ class CorpusFormatError(ValueError):
             where.append(f"field {field!r}")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class EmptyCorpusError(CorpusFormatError):
+    """A corpus yielded no documents (an empty file, or every record skipped): an index of it
+    would leave every search empty, so it is refused instead of built."""

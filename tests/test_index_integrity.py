@@ -1012,3 +1012,38 @@ def test_index_build_help_keeps_each_paragraph_whole():
         "after an interruption continues from there. A Whoosh build starts over." in lines
     )
     assert any(line.startswith("--out must be missing, an empty folder") for line in lines)
+
+
+@pytest.mark.parametrize("backend", ["whoosh", "tantivy"])
+def test_a_corpus_without_documents_is_refused_not_indexed(tmp_path, backend):
+    """An empty file, or one whose every record is skipped, would give an env that searches
+    nothing: the build refuses it in one line and leaves nothing behind."""
+    from typer.testing import CliRunner
+
+    from medr3_env.cli import app
+    from medr3_env.corpora.errors import EmptyCorpusError
+    from medr3_env.search import build_index
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(EmptyCorpusError, match="has no documents; nothing to index"):
+        build_index(f"medrag:{empty}", tmp_path / "ix", backend=backend, progress=False)
+    assert not (tmp_path / "ix").exists() and not (tmp_path / "ix.partial").exists()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": "a"}\n{oops\n', encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "index",
+            "build",
+            "--corpus",
+            f"medrag:{broken}?on_error=skip",
+            "--out",
+            str(tmp_path / "ix"),
+            "--backend",
+            backend,
+        ],
+    )
+    assert result.exit_code == 2
+    assert "has no documents; 2 records were skipped; nothing to index" in result.stderr
+    assert not (tmp_path / "ix").exists()

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
+from medr3_env.corpora.errors import EmptyCorpusError
 from medr3_env.corpora.records import Corpus, Document
 from medr3_env.paths import cache_root
 from medr3_env.search.base import INDEX_SCHEMA_VERSION, MANIFEST_NAME, IndexManifest
@@ -207,6 +208,12 @@ def _build_locked(
             count = builder(_RecordingFirstId(corpus, probe), tmp)
         debug_pause("files-written")
         stats = corpus.stats
+        if count == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            skipped = f"; {stats.skipped} records were skipped" if stats and stats.skipped else ""
+            raise EmptyCorpusError(
+                f"corpus {corpus.name!r} has no documents{skipped}; nothing to index"
+            )
         manifest = IndexManifest(
             schema_version=INDEX_SCHEMA_VERSION,
             backend=backend,
