@@ -224,7 +224,8 @@ def near_copied_words(words: list[str], source: CopySource, judged: set[str] | N
     :data:`COPY_SHARE` of the judged positions link to one of the next :data:`NEAR_GAP` words, in
     either order (every third word of the document), or (b) a chain of at least
     :data:`COPY_MIN_WORDS` judged words, each linked in the document's order to the one before
-    (the document with its own words put in between). Each word looks back or ahead at most
+    (the document with its own words put in between; words the document lacks are passed over
+    by the chain). Each word looks back or ahead at most
     :data:`NEAR_GAP` words: linear in the sentence, whatever the document's length.
     """
     near = source.near
@@ -235,20 +236,32 @@ def near_copied_words(words: list[str], source: CopySource, judged: set[str] | N
     size = len(keys)
     if sum(counted[:-1]) < COPY_MIN_WORDS:
         return False
+    # (b) runs over the words the document has: words of the agent's own between them (fillers
+    # around the stop words that content_words drops) neither break a chain nor widen its gaps.
+    known = _near_vocabulary(near)
+    present = [j for j in range(size) if keys[j] in known]
+    best = [0] * len(present)  # judged words in the longest linked chain ending at each word
+    for i, j in enumerate(present):
+        back = [
+            best[m] for m in range(max(0, i - NEAR_GAP), i) if (keys[present[m]], keys[j]) in near
+        ]
+        best[i] = (max(back) if back else 0) + counted[j]
+        if best[i] >= COPY_MIN_WORDS:
+            return True
     follows = positions = 0
-    best = [0] * size  # judged words in the longest linked chain ending at each word
-    for j in range(size):
-        key = keys[j]
-        if j < size - 1 and counted[j]:
+    for j in range(size - 1):
+        if counted[j]:
             positions += 1
-            ahead = keys[j + 1 : j + 1 + NEAR_GAP]
+            key, ahead = keys[j], keys[j + 1 : j + 1 + NEAR_GAP]
             if any((key, a) in near or (a, key) in near for a in ahead):
                 follows += 1
-        back = [best[k] for k in range(max(0, j - NEAR_GAP), j) if (keys[k], key) in near]
-        best[j] = (max(back) if back else 0) + counted[j]
-        if best[j] >= COPY_MIN_WORDS:
-            return True
     return positions >= COPY_MIN_WORDS and follows >= COPY_SHARE * positions
+
+
+@lru_cache(maxsize=8192)
+def _near_vocabulary(near: frozenset[tuple[str, str]]) -> frozenset[str]:
+    """The keys of a document's near pairs (cached with them)."""
+    return frozenset(key for pair in near for key in pair)
 
 
 @lru_cache(maxsize=8192)

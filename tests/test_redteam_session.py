@@ -219,3 +219,25 @@ def test_copy_data_follows_the_content_not_the_id(tmp_path):
         # The other index's d1 has other words: the same paste is not a copy of it.
         assert not match_evidence(extractor, item, texts[first], [docs[second]]).copied_sentences
         assert match_evidence(extractor, item, texts[second], [docs[second]]).copied_sentences
+
+
+def test_fillers_around_dropped_stop_words_do_not_hide_a_near_copy():
+    """Two fillers between every word of a document sentence, with the one entity blanked (what
+    the extractor without the MeSH list finds): around the stop words that content_words drops
+    the fillers pile up past the link window, so the chain must pass over words the document
+    lacks. (Seen on PubMedQA: such a paste earned evidence without the MeSH list.)"""
+    from medr3_env.rewards import guards
+
+    document = (
+        "Patients were older. Multivariate analysis revealed an association of atrial "
+        "fibrillation with age (OR 1.08, 95% CI 1.03-1.13)."
+    )
+    source = guards.document_copy_source("doc-filler", document)
+    pasted = " banana purple ".join(document.split()[3:])
+    words = guards.content_words("banana purple " + pasted.split(" (OR")[0])
+    judged = set(words) - {"association"}
+    assert not guards.copied_words(words, source, judged)  # the old check alone misses it
+    assert guards.near_copied_words(words, source, judged)
+    own = "Age and the length of the operation both mattered for atrial fibrillation here."
+    own_words = guards.content_words(own)
+    assert not guards.near_copied_words(own_words, source, set(own_words))
