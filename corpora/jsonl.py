@@ -3,6 +3,7 @@ with a skip-or-stop policy for bad lines, plus field and fingerprint helpers."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +89,15 @@ def file_chunks(path: str | Path, size: int = 1 << 20) -> Iterator[bytes]:
     with Path(path).open("rb") as handle:
         while chunk := handle.read(size):
             yield chunk
+
+
+def read_json(path: Path) -> Any:
+    """A whole JSON file; bytes that are not UTF-8 or invalid JSON raise CorpusFormatError."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CorpusFormatError(
+            f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise CorpusFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from medr3_env.corpora.errors import CorpusFormatError, SpecError
-from medr3_env.corpora.jsonl import OnError, SkipCounter, read_jsonl
+from medr3_env.corpora.jsonl import OnError, SkipCounter, read_json, read_jsonl
 from medr3_env.corpora.records import QAItem, QuestionSet
 
 MIRAGE_SUBSETS = ("medqa", "medmcqa", "pubmedqa", "mmlu", "bioasq")
@@ -33,18 +32,6 @@ def _mcq(
         split=split,
         source=source,
     )
-
-
-def _read_json(path: Path) -> Any:
-    """A whole JSON file; bytes that are not UTF-8 or invalid JSON raise CorpusFormatError."""
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise CorpusFormatError(
-            f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise CorpusFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
 
 
 def _collect(
@@ -141,7 +128,7 @@ def load_mirage(
             f"mirage:{path} needs a subset: mirage:{path}#SUBSET with SUBSET one of "
             f"{', '.join(MIRAGE_SUBSETS)} (got {subset!r})"
         )
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise CorpusFormatError("expected an object mapping subset -> questions", path=path)
     if subset not in data:
@@ -173,7 +160,7 @@ def load_bioasq(
     """BioASQ JSON (``{"questions": [...]}``): the yes/no questions, with PMIDs of their documents
     as gold evidence."""
     path = Path(path).expanduser()
-    data = _read_json(path)
+    data = read_json(path)
     questions = data.get("questions") if isinstance(data, dict) else None
     if not isinstance(questions, list):
         raise CorpusFormatError('expected {"questions": [...]}', path=path)

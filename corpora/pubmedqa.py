@@ -8,25 +8,17 @@ is its own abstract. If ``test_ground_truth.json`` sits next to the file, its PM
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from medr3_env.corpora.errors import CorpusFormatError
-from medr3_env.corpora.jsonl import OnError, SkipCounter, file_chunks
+from medr3_env.corpora.jsonl import OnError, SkipCounter, file_chunks, read_json
 from medr3_env.corpora.records import Corpus, Document, QAItem, QuestionSet
 
 
 def _read(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise CorpusFormatError(
-            f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise CorpusFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise CorpusFormatError("expected an object mapping PMID -> record", path=path)
     return data
@@ -86,7 +78,7 @@ def load_pubmedqa_questions(
     """PubMedQA questions (answer_type ``yesno``) with the abstracts as their corpus."""
     path = Path(path).expanduser()
     truth = path.with_name("test_ground_truth.json")
-    test_ids = set(json.loads(truth.read_text(encoding="utf-8"))) if truth.exists() else None
+    test_ids = set(read_json(truth)) if truth.exists() else None
     counter = SkipCounter()
     items = []
     for pmid, record in _read(path).items():
