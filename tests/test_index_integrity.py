@@ -502,25 +502,31 @@ def _checkpoint(out: Path):
 
 @needs_tantivy
 @pytest.mark.slow
-def test_tantivy_build_killed_after_a_commit_resumes_from_its_checkpoint(
-    tmp_path, caplog, fresh_results
-):
-    out = tmp_path / "ix"
-    # SIGKILL at the 5th batch: 400 documents committed, the 5th batch read but not committed.
-    env = {**os.environ, "MEDR3_DEBUG_PAUSE": "indexing@5"}
+def _paused_resume_build(out: Path, pause: str, *args: str) -> subprocess.Popen[str]:
+    """Start RESUME_SCRIPT building into ``out`` and return once it stops at ``pause``
+    (``STAGE@N``), ready to be killed."""
+    env = {**os.environ, "MEDR3_DEBUG_PAUSE": pause}
     proc = subprocess.Popen(
-        [sys.executable, "-c", RESUME_SCRIPT, str(out), str(Path(__file__).parent)],
+        [sys.executable, "-c", RESUME_SCRIPT, str(out), str(Path(__file__).parent), *args],
         env=env,
         cwd=REPO,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stderr is not None
+    stage = pause.split("@")[0]
     for line in proc.stderr:
-        if line.startswith("medr3-debug-pause indexing"):
-            break
-    else:
-        pytest.fail(f"the build never paused (exit {proc.wait()})")
+        if line.startswith(f"medr3-debug-pause {stage}"):
+            return proc
+    pytest.fail(f"the build never paused (exit {proc.wait()})")
+
+
+def test_tantivy_build_killed_after_a_commit_resumes_from_its_checkpoint(
+    tmp_path, caplog, fresh_results
+):
+    out = tmp_path / "ix"
+    # SIGKILL at the 5th batch: 400 documents committed, the 5th batch read but not committed.
+    proc = _paused_resume_build(out, "indexing@5")
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(30) == -signal.SIGKILL
     checkpoint = _checkpoint(out)
@@ -742,20 +748,7 @@ def test_workers_exit_when_a_parallel_build_is_killed_and_the_rerun_resumes(
     tmp_path, fresh_results
 ):
     out = tmp_path / "ix"
-    env = {**os.environ, "MEDR3_DEBUG_PAUSE": "committed@2"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RESUME_SCRIPT, str(out), str(Path(__file__).parent), "2"],
-        env=env,
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.startswith("medr3-debug-pause committed"):
-            break
-    else:
-        pytest.fail(f"the build never paused (exit {proc.wait()})")
+    proc = _paused_resume_build(out, "committed@2", "2")
     workers = [
         c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
     ]
