@@ -10,6 +10,7 @@ from medr3_env import EnvConfig
 from medr3_env.cli import app
 from medr3_env.cli.app import MedR3Typer, one_line
 from medr3_env.trajectory import read_trajectories
+from tests.cli_errors import error_of
 
 runner = CliRunner()
 
@@ -68,15 +69,6 @@ def test_index_build_and_info(tmp_path):
     assert info.exit_code == 0 and "corpus_fingerprint" in info.output
     hits = runner.invoke(app, ["search", "aspirin", "--index", str(out), "--json"])
     assert json.loads(hits.output)[0]["doc_id"] == "a"
-
-
-def error_of(result) -> str:
-    """The one error line of a failed command: on stderr, nothing on stdout."""
-    assert result.exit_code == 2, result.output
-    assert result.stdout == "", result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_bad_input_gives_clear_errors(tmp_path):

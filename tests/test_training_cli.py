@@ -22,21 +22,13 @@ from medr3_env.cli import app
 from medr3_env.config import STAGE_FIELDS
 from medr3_env.corpora import QAItem, load_questions
 from medr3_env.plugins import registry
+from tests.cli_errors import error_of
 
 runner = CliRunner()
 
 
 def invoke(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-def error_of(result) -> str:
-    """The one error line of a failed command: on stderr (exit status 2), nothing on stdout."""
-    assert result.exit_code == 2, result.output
-    assert result.stdout == "", result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 MED_R3 = {  # the published Med-R3 environment settings of each stage (and MedR3's top_k)
