@@ -500,8 +500,6 @@ def _checkpoint(out: Path):
     return BuildCheckpoint.read(out.with_name(out.name + ".partial"))
 
 
-@needs_tantivy
-@pytest.mark.slow
 def _paused_resume_build(out: Path, pause: str, *args: str) -> subprocess.Popen[str]:
     """Start RESUME_SCRIPT building into ``out`` and return once it stops at ``pause``
     (``STAGE@N``), ready to be killed."""
@@ -521,6 +519,8 @@ def _paused_resume_build(out: Path, pause: str, *args: str) -> subprocess.Popen[
     pytest.fail(f"the build never paused (exit {proc.wait()})")
 
 
+@needs_tantivy
+@pytest.mark.slow
 def test_tantivy_build_killed_after_a_commit_resumes_from_its_checkpoint(
     tmp_path, caplog, fresh_results
 ):
