@@ -9,8 +9,8 @@ A :class:`TermTable` maps surface forms to canonical concept strings in two dict
 The full table (starter lexicon + PyPI term lists) holds ~221k forms; compiling it takes seconds, so
 :func:`cached_term_table` stores it once per set of source versions in the MedR3 cache, as
 checksummed JSON (never a pickle, so a cache file cannot run code).
-:class:`TermMatcher` then builds two ``pyahocorasick`` automata from the table (well under a
-second) and finds whole-word, leftmost-longest matches in a single pass over the text.
+:class:`TermMatcher` then builds two ``ahocorasick_rs`` automata from the table (1–2 s) and
+finds whole-word, leftmost-longest matches in a single pass over the text.
 """
 
 from __future__ import annotations
@@ -187,37 +187,39 @@ def _same_length_lower(text: str) -> str:
 
 
 class TermMatcher:
-    """Whole-word, leftmost-longest matching of a :class:`TermTable` (Aho-Corasick)."""
+    """Whole-word, leftmost-longest matching of a :class:`TermTable` (Aho-Corasick).
+
+    The automata (``ahocorasick_rs``, in Rust) report every occurrence of every form; the few
+    occurrences that are not whole words are dropped here, and the longest of those starting
+    leftmost wins."""
 
     def __init__(self, table: TermTable) -> None:
-        import ahocorasick
+        import ahocorasick_rs
 
         self.table = table
-        self._automata = []
+        self._automata: list[tuple[ahocorasick_rs.AhoCorasick, list[str], bool]] = []
         for forms, fold in ((table.lower, True), (table.exact, False)):
-            automaton = ahocorasick.Automaton()
-            for form, canonical in forms.items():
-                automaton.add_word(form, (len(form), canonical))
-            if len(automaton):
-                automaton.make_automaton()
-                self._automata.append((automaton, fold))
+            if forms:
+                patterns = list(forms)
+                automaton = ahocorasick_rs.AhoCorasick(patterns)
+                self._automata.append((automaton, [forms[p] for p in patterns], fold))
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """Non-overlapping ``(start, end, canonical)`` matches, in text order."""
         candidates = []
         lowered = None
-        for automaton, fold in self._automata:
+        size = len(text)
+        for automaton, canonicals, fold in self._automata:
             haystack = text
             if fold:
                 lowered = lowered or _same_length_lower(text)
                 haystack = lowered
-            for end, (length, canonical) in automaton.iter(haystack):
-                start = end - length + 1
+            for pattern, start, end in automaton.find_matches_as_indexes(haystack, overlapping=True):
                 if start > 0 and haystack[start - 1].isalnum():
                     continue
-                if end + 1 < len(haystack) and haystack[end + 1].isalnum():
+                if end < size and haystack[end].isalnum():
                     continue
-                candidates.append((start, end + 1, canonical))
+                candidates.append((start, end, canonicals[pattern]))
         candidates.sort(key=lambda m: (m[0], m[0] - m[1]))
         chosen, cursor = [], 0
         for start, end, canonical in candidates:

@@ -78,6 +78,22 @@ def test_dictionary_short_forms_become_case_sensitive():
     assert found == {"gout", "gastroesophageal reflux"}
 
 
+def test_matches_are_whole_words_leftmost_longest_with_character_offsets():
+    table = TermTable(
+        lower={
+            "atrial fibrillation": "atrial fibrillation",
+            "fibrillation": "fibrillation",
+            "ace": "ace",
+            "β-blocker": "beta blocker",
+        },
+        exact={"AF": "atrial fibrillation"},
+    )
+    text = "Ünter — Atrial fibrillation (AF), a β-blocker; replacement; β-blockers; aF."
+    found = TermMatcher(table).find(text)
+    assert [text[a:b] for a, b, _ in found] == ["Atrial fibrillation", "AF", "β-blocker"]
+    assert [c for *_, c in found] == ["atrial fibrillation", "atrial fibrillation", "beta blocker"]
+
+
 def test_stop_words_and_numbers_are_never_terms():
     table = TermTable.compile([{"name": "Other", "synonyms": ["the", "12", "aspirin"]}])
     assert "the" not in table.lower and "12" not in table.lower and "aspirin" in table.lower
