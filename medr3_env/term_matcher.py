@@ -214,7 +214,9 @@ class TermMatcher:
             if fold:
                 lowered = lowered or _same_length_lower(text)
                 haystack = lowered
-            for pattern, start, end in automaton.find_matches_as_indexes(haystack, overlapping=True):
+            for pattern, start, end in automaton.find_matches_as_indexes(
+                haystack, overlapping=True
+            ):
                 if start > 0 and haystack[start - 1].isalnum():
                     continue
                 if end < size and haystack[end].isalnum():
