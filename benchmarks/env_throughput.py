@@ -269,6 +269,9 @@ ENV_STAGES = (
     ("medr3_env.rewards.evidence", "strip_copied_spans", "reward evidence: copy check"),
     ("medr3_env.rewards.guards", "copied_words", "reward evidence: copy check"),
     ("medr3_env.rewards.guards", "document_copy_source", "reward evidence: document copy data"),
+    ("medr3_env.rewards.evidence", "_asked_source", "reward evidence: question copy data"),
+    ("medr3_env.rewards.evidence", "_document_words", "reward evidence: gold phrase check"),
+    ("medr3_env.rewards.evidence", "annotation_spans", "reward evidence: annotation matching"),
     ("medr3_env.rewards.evidence", "entity_spans", "reward evidence: entities of the reasoning"),
     ("medr3_env.rewards.evidence", "_in_documents", "reward evidence: gold phrase check"),
     ("medr3_env.rewards.evidence", "_anchors", "reward evidence: question entities"),
@@ -284,8 +287,24 @@ SEARCHER_STAGES = (
 )
 
 
+def forget_reward_memos() -> None:
+    """Empty the reward terms' per-question and per-document memos (``lru_cache`` functions and
+    module-level dicts), so a breakdown is a first pass over its questions and documents, as most
+    of a ``steps/s`` run is, and shows what they cost."""
+    import importlib
+
+    for name in ("medr3_env.rewards.evidence", "medr3_env.rewards.guards"):
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+            elif isinstance(value, dict) and value and all(isinstance(k, tuple) for k in value):
+                value.clear()
+
+
 def breakdown(workload: Workload, kwargs: dict, episodes: int, start: int) -> dict:
-    """Exclusive µs per env step of each stage, from an instrumented run of ``episodes``."""
+    """Exclusive µs per env step of each stage, from an instrumented run of ``episodes`` that
+    starts with the reward memos empty (:func:`forget_reward_memos`)."""
     import importlib
 
     from medr3_env.entities import load_extractor
@@ -302,6 +321,7 @@ def breakdown(workload: Workload, kwargs: dict, episodes: int, start: int) -> di
     env = gym.make("MedR3-v0", questions=workload.questions, **kwargs)
     base = env.unwrapped
     base.searcher._cache = HitCache(0)
+    forget_reward_memos()  # before patching: the patches hide the cache_clear methods
     for module, attribute, label in (*SEARCH_STAGES, *ENV_STAGES):
         try:
             owner = importlib.import_module(module)

@@ -20,9 +20,10 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from medr3_env.text_norm import is_abbreviation, normalise_entity
 
@@ -186,42 +187,72 @@ def _same_length_lower(text: str) -> str:
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
+SMALL_TABLE_FORMS = 64
+"""Tables with at most this many forms (a document's annotations) are matched with one
+``str.find`` scan per form instead of an automaton, whose construction costs more than it saves."""
+
+
 class TermMatcher:
     """Whole-word, leftmost-longest matching of a :class:`TermTable` (Aho-Corasick).
 
     The automata (``ahocorasick_rs``, in Rust) report every occurrence of every form; the few
     occurrences that are not whole words are dropped here, and the longest of those starting
-    leftmost wins."""
+    leftmost wins. A small table (:data:`SMALL_TABLE_FORMS`) is scanned form by form, with the
+    same result."""
 
     def __init__(self, table: TermTable) -> None:
+        self.table = table
+        self._automata: list[tuple[Any, list[str], bool]] = []
+        self._small: list[tuple[list[tuple[str, str]], bool]] | None = None
+        if len(table.lower) + len(table.exact) <= SMALL_TABLE_FORMS:
+            self._small = [
+                ([(form, canonical) for form, canonical in forms.items() if form], fold)
+                for forms, fold in ((table.lower, True), (table.exact, False))
+                if forms
+            ]
+            return
         import ahocorasick_rs
 
-        self.table = table
-        self._automata: list[tuple[ahocorasick_rs.AhoCorasick, list[str], bool]] = []
         for forms, fold in ((table.lower, True), (table.exact, False)):
-            if forms:
-                patterns = list(forms)
+            patterns = [form for form in forms if form]  # an empty form matches nothing
+            if patterns:
                 automaton = ahocorasick_rs.AhoCorasick(patterns)
                 self._automata.append((automaton, [forms[p] for p in patterns], fold))
+
+    def _occurrences(self, text: str) -> Iterator[tuple[str, int, int, str]]:
+        """``(haystack, start, end, canonical)`` of every occurrence of every form."""
+        lowered = None
+        if self._small is not None:
+            for pairs, fold in self._small:
+                if fold:
+                    lowered = lowered or _same_length_lower(text)
+                haystack = lowered if fold else text
+                find = haystack.find
+                for form, canonical in pairs:
+                    start = find(form)
+                    while start >= 0:
+                        yield haystack, start, start + len(form), canonical
+                        start = find(form, start + 1)
+            return
+        for automaton, canonicals, fold in self._automata:
+            if fold:
+                lowered = lowered or _same_length_lower(text)
+            haystack = lowered if fold else text
+            for pattern, start, end in automaton.find_matches_as_indexes(
+                haystack, overlapping=True
+            ):
+                yield haystack, start, end, canonicals[pattern]
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """Non-overlapping ``(start, end, canonical)`` matches, in text order."""
         candidates = []
-        lowered = None
         size = len(text)
-        for automaton, canonicals, fold in self._automata:
-            haystack = text
-            if fold:
-                lowered = lowered or _same_length_lower(text)
-                haystack = lowered
-            for pattern, start, end in automaton.find_matches_as_indexes(
-                haystack, overlapping=True
-            ):
-                if start > 0 and haystack[start - 1].isalnum():
-                    continue
-                if end < size and haystack[end].isalnum():
-                    continue
-                candidates.append((start, end, canonicals[pattern]))
+        for haystack, start, end, canonical in self._occurrences(text):
+            if start > 0 and haystack[start - 1].isalnum():
+                continue
+            if end < size and haystack[end].isalnum():
+                continue
+            candidates.append((start, end, canonical))
         candidates.sort(key=lambda m: (m[0], m[0] - m[1]))
         chosen, cursor = [], 0
         for start, end, canonical in candidates:

@@ -133,6 +133,7 @@ def shingles(words: list[str]) -> frozenset[tuple[str, str]]:
     return frozenset(chain(zip(words, words[1:]), zip(words, words[2:])))  # noqa: B905
 
 
+@lru_cache(maxsize=1 << 16)
 def _near_key(word: str) -> str:
     """A word's first letter and its next three letters sorted: "blockers", "blocker" and
     "bolckers" share the key "bckl", so changed endings and swapped letters keep a word."""
@@ -142,21 +143,25 @@ def _near_key(word: str) -> str:
 class CopySource(NamedTuple):
     """What :func:`copied_words` compares a sentence with: a source's :func:`shingles` and the
     words they use; for :func:`near_copied_words`, the ordered pairs of :func:`_near_key` keys at
-    most :data:`NEAR_GAP` content words apart (empty when built from shingles alone)."""
+    most :data:`NEAR_GAP` content words apart and the keys they use (empty when built from
+    shingles alone)."""
 
     grams: frozenset[tuple[str, str]]
     vocabulary: frozenset[str]
     near: frozenset[tuple[str, str]] = frozenset()
+    near_keys: frozenset[str] = frozenset()
 
 
 def copy_source(words: list[str]) -> CopySource:
     """The :class:`CopySource` of a word sequence (e.g. :func:`content_words` of a document)."""
-    # Every word of two or more is in a skip-bigram, so the vocabulary is the words themselves.
-    keys = [_near_key(w) for w in words]
+    if len(words) < 2:  # no pair: nothing can be copied from it
+        return CopySource(frozenset(), frozenset())
+    # Every word is in a pair, so the vocabulary (and the keys) are the words themselves.
+    keys = list(map(_near_key, words))
     near = frozenset(
         chain.from_iterable(zip(keys, keys[gap:]) for gap in range(1, NEAR_GAP + 1))  # noqa: B905
     )
-    return CopySource(shingles(words), frozenset(words) if len(words) > 1 else frozenset(), near)
+    return CopySource(shingles(words), frozenset(words), near, frozenset(keys))
 
 
 @lru_cache(maxsize=8192)
@@ -231,14 +236,14 @@ def near_copied_words(words: list[str], source: CopySource, judged: set[str] | N
     near = source.near
     if not near:
         return False
-    keys = [_near_key(w) for w in words]
+    keys = list(map(_near_key, words))
     counted = [judged is None or w in judged for w in words]
     size = len(keys)
     if sum(counted[:-1]) < COPY_MIN_WORDS:
         return False
     # (b) runs over the words the document has: words of the agent's own between them (fillers
     # around the stop words that content_words drops) neither break a chain nor widen its gaps.
-    known = _near_vocabulary(near)
+    known = source.near_keys
     present = [j for j in range(size) if keys[j] in known]
     best = [0] * len(present)  # judged words in the longest linked chain ending at each word
     for i, j in enumerate(present):
@@ -256,12 +261,6 @@ def near_copied_words(words: list[str], source: CopySource, judged: set[str] | N
             if any((key, a) in near or (a, key) in near for a in ahead):
                 follows += 1
     return positions >= COPY_MIN_WORDS and follows >= COPY_SHARE * positions
-
-
-@lru_cache(maxsize=8192)
-def _near_vocabulary(near: frozenset[tuple[str, str]]) -> frozenset[str]:
-    """The keys of a document's near pairs (cached with them)."""
-    return frozenset(key for pair in near for key in pair)
 
 
 @lru_cache(maxsize=8192)

@@ -94,6 +94,27 @@ def test_matches_are_whole_words_leftmost_longest_with_character_offsets():
     assert [c for *_, c in found] == ["atrial fibrillation", "atrial fibrillation", "beta blocker"]
 
 
+def test_small_tables_scan_form_by_form_with_the_automaton_result(monkeypatch):
+    import random
+
+    from medr3_env import term_matcher
+
+    rng = random.Random(5)
+    words = ["ace", "ACE", "ace inhibitor", "inhibitor", "β-blocker", "İnsulin", "ins", "AF", ""]
+    table = TermTable(
+        lower={w.lower(): f"c{i}" for i, w in enumerate(words)},
+        exact={w: f"e{i}" for i, w in enumerate(words) if w.isupper()},
+    )
+    small = TermMatcher(table)
+    monkeypatch.setattr(term_matcher, "SMALL_TABLE_FORMS", 0)
+    automaton = TermMatcher(table)
+    assert small._small is not None and automaton._small is None
+    pieces = [*words, " ", ", ", "x", "-", "s", "İ", "ß"]
+    for _ in range(2_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 30)))
+        assert small.find(text) == automaton.find(text), text
+
+
 def test_stop_words_and_numbers_are_never_terms():
     table = TermTable.compile([{"name": "Other", "synonyms": ["the", "12", "aspirin"]}])
     assert "the" not in table.lower and "12" not in table.lower and "aspirin" in table.lower
