@@ -287,15 +287,21 @@ SEARCHER_STAGES = (
 )
 
 
+PER_WORD_MEMOS = {"near_key"}
+
+
 def forget_reward_memos() -> None:
     """Empty the reward terms' per-question and per-document memos (``lru_cache`` functions and
     module-level dicts), so a breakdown is a first pass over its questions and documents, as most
-    of a ``steps/s`` run is, and shows what they cost."""
+    of a ``steps/s`` run is, and shows what they cost. Per-word memos stay: any run fills them
+    within a few documents."""
     import importlib
 
     for name in ("medr3_env.rewards.evidence", "medr3_env.rewards.guards"):
         module = importlib.import_module(name)
-        for value in vars(module).values():
+        for attribute, value in vars(module).items():
+            if attribute in PER_WORD_MEMOS:
+                continue
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
             elif isinstance(value, dict) and value and all(isinstance(k, tuple) for k in value):

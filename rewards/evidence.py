@@ -280,26 +280,33 @@ def match_evidence(
     for doc in documents:  # a gold document's title is part of what was read
         if gold:
             support |= _title_entities(extractor, doc.id, doc.title)
-    # The question and options are sources too: echoing them is not evidence of reading.
-    sources = [guards.document_copy_source(d.id, d.content) for d in (seen or documents)]
-    sources.append(_asked_source(" \n".join([item.question, *(item.options or {}).values()])))
-
     text = guards.clean(reasoning)
     spans = sorted(entity_spans(extractor, text) + annotation_spans(text, terms, extractor))
     starts = [span[0] for span in spans]  # each sentence takes its slice: linear, not quadratic
+    judged_sentences = []  # (start, sentence, entity spans, content words) of sentences with entities
+    for start, end in guards.sentence_spans(text):
+        inside = spans[bisect_left(starts, start) : bisect_left(starts, end)]
+        if inside:
+            sentence = text[start:end]
+            judged_sentences.append((start, sentence, inside, guards.content_words(sentence)))
+    # Copy sources hold only the word pairs these sentences can match (guards.copy_source_for).
+    # The question and options are sources too: echoing them is not evidence of reading.
+    used = {w for *_, words in judged_sentences if len(words) > COPY_SPAN_WORDS for w in words}
+    keys = set(map(guards.near_key, used))
+    sources = [
+        guards.copy_source_for(guards.document_words(d.id, d.content), used, keys)
+        for d in (seen or documents)
+    ]
+    sources.append(_asked_source(" \n".join([item.question, *(item.options or {}).values()])))
+
     agent: set[str] = set()
     matched: set[str] = set()
     copies = lists = 0
-    for start, end in guards.sentence_spans(text):
-        inside = spans[bisect_left(starts, start) : bisect_left(starts, end)]
+    for start, sentence, inside, words in judged_sentences:
         entities = {canonical for _, _, canonical in inside}
-        if not entities:
-            continue
         agent |= entities
-        sentence = text[start:end]
         outside = _blank(sentence, inside, start)
         outside_words = guards._words(guards.fold(outside))
-        words = guards.content_words(sentence)
         if len(words) > COPY_SPAN_WORDS:  # fewer words can never be judged a copy
             judged = set(guards._content(outside_words))
             if any(

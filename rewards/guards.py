@@ -33,16 +33,20 @@ __all__ = [
     "MAX_SENTENCE_WORDS",
     "NEAR_GAP",
     "CopySource",
+    "DocumentWords",
     "clean",
     "content_words",
     "copied",
     "copied_words",
     "copy_source",
+    "copy_source_for",
     "distinct_search_count",
     "document_copy_source",
     "document_shingles",
+    "document_words",
     "fold",
     "near_copied_words",
+    "near_key",
     "real_word_count",
     "sentence_spans",
     "sentences",
@@ -134,7 +138,7 @@ def shingles(words: list[str]) -> frozenset[tuple[str, str]]:
 
 
 @lru_cache(maxsize=1 << 16)
-def _near_key(word: str) -> str:
+def near_key(word: str) -> str:
     """A word's first letter and its next three letters sorted: "blockers", "blocker" and
     "bolckers" share the key "bckl", so changed endings and swapped letters keep a word."""
     return word[0] + "".join(sorted(word[1:4]))
@@ -142,7 +146,7 @@ def _near_key(word: str) -> str:
 
 class CopySource(NamedTuple):
     """What :func:`copied_words` compares a sentence with: a source's :func:`shingles` and the
-    words they use; for :func:`near_copied_words`, the ordered pairs of :func:`_near_key` keys at
+    words they use; for :func:`near_copied_words`, the ordered pairs of :func:`near_key` keys at
     most :data:`NEAR_GAP` content words apart and the keys they use (empty when built from
     shingles alone)."""
 
@@ -157,17 +161,67 @@ def copy_source(words: list[str]) -> CopySource:
     if len(words) < 2:  # no pair: nothing can be copied from it
         return CopySource(frozenset(), frozenset())
     # Every word is in a pair, so the vocabulary (and the keys) are the words themselves.
-    keys = list(map(_near_key, words))
+    keys = list(map(near_key, words))
     near = frozenset(
         chain.from_iterable(zip(keys, keys[gap:]) for gap in range(1, NEAR_GAP + 1))  # noqa: B905
     )
     return CopySource(shingles(words), frozenset(words), near, frozenset(keys))
 
 
+class DocumentWords(NamedTuple):
+    """A document's :func:`content_words` and their :func:`near_key` keys, in order, with the
+    sets of both: what :func:`copy_source_for` needs, computed once per document."""
+
+    words: tuple[str, ...]
+    keys: tuple[str, ...]
+    vocabulary: frozenset[str]
+    key_set: frozenset[str]
+
+
+@lru_cache(maxsize=8192)
+def document_words(doc_id: str, content: str) -> DocumentWords:
+    """The :class:`DocumentWords` of a document, cached by id."""
+    del doc_id  # part of the cache key only
+    words = content_words(content)
+    keys = list(map(near_key, words))
+    if len(words) < 2:  # no pair: nothing can be copied from it (as in copy_source)
+        return DocumentWords(tuple(words), tuple(keys), frozenset(), frozenset())
+    return DocumentWords(tuple(words), tuple(keys), frozenset(words), frozenset(keys))
+
+
+def copy_source_for(document: DocumentWords, words: set[str], keys: set[str]) -> CopySource:
+    """The :class:`CopySource` of ``document`` holding only the pairs of ``words`` (and the near
+    pairs of ``keys``): for every sentence whose content words are in ``words`` and whose keys
+    are in ``keys``, :func:`copied_words` and :func:`near_copied_words` answer exactly as with
+    the document's whole :func:`copy_source` (tested), at a cost that grows with the overlap of
+    the sentence and the document, not with the document's length."""
+    if not document.vocabulary:
+        return CopySource(frozenset(), frozenset())
+    return CopySource(
+        _pairs(document.words, words, 2),
+        document.vocabulary,
+        _pairs(document.keys, keys, NEAR_GAP),
+        document.key_set,
+    )
+
+
+def _pairs(sequence: tuple[str, ...], wanted: set[str], gap: int) -> frozenset[tuple[str, str]]:
+    """``(sequence[i], sequence[j])`` for ``0 < j - i <= gap`` with both items in ``wanted``."""
+    positions = [i for i, item in enumerate(sequence) if item in wanted]
+    inside = set(positions)
+    return frozenset(
+        (sequence[i], sequence[j])
+        for i in positions
+        for j in range(i + 1, i + gap + 1)
+        if j in inside
+    )
+
+
 @lru_cache(maxsize=8192)
 def document_copy_source(doc_id: str, content: str) -> CopySource:
     """:func:`copy_source` of a document's content words, cached by id (computed once per
-    document)."""
+    document). The evidence term uses :func:`copy_source_for`, which builds only the pairs a
+    reasoning text can match."""
     del doc_id  # part of the cache key only
     return copy_source(content_words(content))
 
@@ -223,7 +277,7 @@ def near_copied_words(words: list[str], source: CopySource, judged: set[str] | N
     """Whether a sentence's :func:`content_words` are a near copy of ``source`` (needs
     ``source.near``, as :func:`copy_source` builds it), which :func:`copied_words` misses.
 
-    Words are compared by :func:`_near_key` (changed endings, swapped inner letters) and two
+    Words are compared by :func:`near_key` (changed endings, swapped inner letters) and two
     words are linked when they are at most :data:`NEAR_GAP` words apart in the sentence and form
     a pair of the document. A copy is either (a) a sentence in which at least
     :data:`COPY_SHARE` of the judged positions link to one of the next :data:`NEAR_GAP` words, in
@@ -236,7 +290,7 @@ def near_copied_words(words: list[str], source: CopySource, judged: set[str] | N
     near = source.near
     if not near:
         return False
-    keys = list(map(_near_key, words))
+    keys = list(map(near_key, words))
     counted = [judged is None or w in judged for w in words]
     size = len(keys)
     if sum(counted[:-1]) < COPY_MIN_WORDS:

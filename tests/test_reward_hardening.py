@@ -327,3 +327,51 @@ def test_copy_check_on_shared_sentence_words_equals_the_per_call_check():
             assert guards.copied_words(guards.content_words(sentence), source, words) == expected
             copies += expected
     assert copies > 300  # both verdicts were compared
+
+
+def test_copy_source_for_the_reasoning_words_decides_as_the_whole_document():
+    """copy_source_for (only the pairs of the reasoning's words) gives copied_words and
+    near_copied_words the verdicts of the document's whole copy_source, for every sentence of
+    the reasoning: pasted stretches, reversed, with fillers, changed endings and swapped letters."""
+    rng = random.Random(12)
+    stems = ["metformin", "acidosis", "kidney", "renal", "failure", "dose", "lactic", "risk"]
+    vocabulary = [f"{s}{i}" for s in stems for i in range(5)] + ["the", "of", "and", "x", "42"]
+
+    def perturbed(word: str) -> str:
+        roll = rng.random()
+        if roll < 0.2 and len(word) > 4:
+            return word[0] + word[2] + word[1] + word[3:]  # swapped inner letters
+        if roll < 0.4:
+            return word + "s"  # changed ending
+        return word
+
+    verdicts = {True: 0, False: 0}
+    for round_ in range(800):
+        document = rng.choices(vocabulary, k=rng.randint(0, 80))
+        content = " ".join(document)
+        whole = guards.document_copy_source(f"r{round_}", content)
+        sentences = []
+        for _ in range(rng.randint(1, 4)):
+            if document and rng.random() < 0.6:
+                start = rng.randrange(len(document))
+                stretch = document[start : start + rng.randint(1, 25)][:: rng.choice((1, -1))]
+                sentence = " ".join(perturbed(w) for w in stretch)
+            else:
+                sentence = " ".join(rng.choices(vocabulary, k=rng.randint(0, 25)))
+            if rng.random() < 0.4:
+                sentence = sentence.replace(" ", " filler ", rng.randint(0, 6))
+            sentences.append(guards.content_words(sentence))
+        used = {w for words in sentences for w in words}
+        part = guards.copy_source_for(
+            guards.document_words(f"r{round_}", content), used, set(map(guards.near_key, used))
+        )
+        assert part.vocabulary == whole.vocabulary and part.near_keys == whole.near_keys
+        for words in sentences:
+            judged = {w for w in words if rng.random() < 0.8}
+            for judge in (None, judged):
+                exact = guards.copied_words(words, whole, judge)
+                near = guards.near_copied_words(words, whole, judge)
+                assert guards.copied_words(words, part, judge) == exact
+                assert guards.near_copied_words(words, part, judge) == near
+                verdicts[exact or near] += 1
+    assert min(verdicts.values()) > 200  # both verdicts were compared
