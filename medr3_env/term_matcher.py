@@ -219,6 +219,13 @@ class TermMatcher:
                 automaton = ahocorasick_rs.AhoCorasick(patterns)
                 self._automata.append((automaton, [forms[p] for p in patterns], fold))
 
+    def __getstate__(self) -> dict[str, TermTable]:
+        # The automata cannot be pickled: a copy (e.g. in an index-building worker) rebuilds them.
+        return {"table": self.table}
+
+    def __setstate__(self, state: dict[str, TermTable]) -> None:
+        self.__init__(state["table"])  # type: ignore[misc]
+
     def _occurrences(self, text: str) -> Iterator[tuple[str, int, int, str]]:
         """``(haystack, start, end, canonical)`` of every occurrence of every form."""
         lowered = None

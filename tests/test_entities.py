@@ -115,6 +115,25 @@ def test_small_tables_scan_form_by_form_with_the_automaton_result(monkeypatch):
         assert small.find(text) == automaton.find(text), text
 
 
+def test_matchers_pickle_for_index_building_workers():
+    import pickle
+
+    forms = {f"drug{i}": f"drug {i}" for i in range(200)}  # large enough for the automata
+    matcher = TermMatcher(TermTable(lower=forms, exact={"AF": "atrial fibrillation"}))
+    assert matcher._small is None
+    copy = pickle.loads(pickle.dumps(matcher))
+    text = "drug7 and drug150 in AF, not drug7x"
+    assert (
+        copy.find(text)
+        == matcher.find(text)
+        == [
+            (0, 5, "drug 7"),
+            (10, 17, "drug 150"),
+            (21, 23, "atrial fibrillation"),
+        ]
+    )
+
+
 def test_stop_words_and_numbers_are_never_terms():
     table = TermTable.compile([{"name": "Other", "synonyms": ["the", "12", "aspirin"]}])
     assert "the" not in table.lower and "12" not in table.lower and "aspirin" in table.lower

@@ -694,7 +694,7 @@ def _stored(directory: Path) -> dict[str, dict]:
 
 @needs_tantivy
 @pytest.mark.slow
-def test_documents_prepared_by_workers_build_the_same_index(tmp_path):
+def test_documents_prepared_by_workers_build_the_same_index(tmp_path, caplog):
     from medr3_env.entities import LexiconExtractor
     from medr3_env.search.index_cache import build_index_dir
     from medr3_env.search.tantivy_backend import build_tantivy_index
@@ -703,9 +703,12 @@ def test_documents_prepared_by_workers_build_the_same_index(tmp_path):
         [
             {"name": "digoxin", "label": "drug", "synonyms": ["lanoxin"]},
             {"name": "warfarin", "label": "drug", "synonyms": []},
+            # more forms than a small table: the matcher's automata must reach the workers
+            *({"name": f"compound{i}", "label": "drug", "synonyms": []} for i in range(80)),
         ],
         abbreviations=False,
     )
+    assert extractor.matcher._small is None
     corpus = Corpus.from_documents("parallel-test", RESUME_DOCS)
     built = {}
     for workers in (0, 2):
@@ -720,6 +723,8 @@ def test_documents_prepared_by_workers_build_the_same_index(tmp_path):
             ),
         )
         built[workers] = out
+    # the workers really ran: the extractor (automata and all) reached them
+    assert "preparing documents in this process" not in caplog.text
     serial, parallel = _stored(built[0]), _stored(built[2])
     assert len(serial) == len(RESUME_DOCS) and serial == parallel
     assert any(json.loads(bytes(f["entities"][0])) for f in serial.values())  # entities found
