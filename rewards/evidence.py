@@ -289,13 +289,13 @@ def match_evidence(
         if inside:
             sentence = text[start:end]
             judged_sentences.append((start, sentence, inside, guards.content_words(sentence)))
-    # Copy sources hold only the word pairs these sentences can match (guards.copy_source_for).
-    # The question and options are sources too: echoing them is not evidence of reading.
+    # A document read for the first time gives only the word pairs these sentences can match
+    # (guards.reasoning_copy_source). The question and options are sources too: echoing them is
+    # not evidence of reading.
     used = {w for *_, words in judged_sentences if len(words) > COPY_SPAN_WORDS for w in words}
     keys = set(map(guards.near_key, used))
     sources = [
-        guards.copy_source_for(guards.document_words(d.id, d.content), used, keys)
-        for d in (seen or documents)
+        guards.reasoning_copy_source(d.id, d.content, used, keys) for d in (seen or documents)
     ]
     sources.append(_asked_source(" \n".join([item.question, *(item.options or {}).values()])))
 

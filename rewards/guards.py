@@ -48,6 +48,7 @@ __all__ = [
     "near_copied_words",
     "near_key",
     "real_word_count",
+    "reasoning_copy_source",
     "sentence_spans",
     "sentences",
     "shingles",
@@ -220,10 +221,28 @@ def _pairs(sequence: tuple[str, ...], wanted: set[str], gap: int) -> frozenset[t
 @lru_cache(maxsize=8192)
 def document_copy_source(doc_id: str, content: str) -> CopySource:
     """:func:`copy_source` of a document's content words, cached by id (computed once per
-    document). The evidence term uses :func:`copy_source_for`, which builds only the pairs a
-    reasoning text can match."""
-    del doc_id  # part of the cache key only
-    return copy_source(content_words(content))
+    document)."""
+    return copy_source(list(document_words(doc_id, content).words))
+
+
+_SEEN: dict[tuple[str, int], None] = {}
+"""Documents :func:`reasoning_copy_source` has been asked for (bounded: cleared when full)."""
+
+
+def reasoning_copy_source(doc_id: str, content: str, words: set[str], keys: set[str]) -> CopySource:
+    """The copy source the evidence term compares a reasoning with (its content ``words`` and
+    their :func:`near_key` ``keys``): the first time a document is asked for,
+    :func:`copy_source_for` (only the pairs the reasoning can match: a document read once costs
+    what it shares with the reasoning); from the second time on, the whole
+    :func:`document_copy_source`, built once and cached (a document read twice, say by the
+    rollouts of one prompt, is read again). Both give the same verdicts."""
+    key = (doc_id, hash(content))
+    if key in _SEEN:
+        return document_copy_source(doc_id, content)
+    if len(_SEEN) > 65_536:
+        _SEEN.clear()
+    _SEEN[key] = None
+    return copy_source_for(document_words(doc_id, content), words, keys)
 
 
 def document_shingles(doc_id: str, content: str) -> frozenset[tuple[str, str]]:

@@ -330,7 +330,8 @@ def test_copy_check_on_shared_sentence_words_equals_the_per_call_check():
 
 
 def test_copy_source_for_the_reasoning_words_decides_as_the_whole_document():
-    """copy_source_for (only the pairs of the reasoning's words) gives copied_words and
+    """copy_source_for (only the pairs of the reasoning's words: what reasoning_copy_source gives
+    for a document's first read; later reads get the whole source) gives copied_words and
     near_copied_words the verdicts of the document's whole copy_source, for every sentence of
     the reasoning: pasted stretches, reversed, with fillers, changed endings and swapped letters."""
     rng = random.Random(12)
@@ -362,9 +363,12 @@ def test_copy_source_for_the_reasoning_words_decides_as_the_whole_document():
                 sentence = sentence.replace(" ", " filler ", rng.randint(0, 6))
             sentences.append(guards.content_words(sentence))
         used = {w for words in sentences for w in words}
-        part = guards.copy_source_for(
-            guards.document_words(f"r{round_}", content), used, set(map(guards.near_key, used))
+        keys = set(map(guards.near_key, used))
+        part = guards.reasoning_copy_source(f"r{round_}", content, used, keys)  # first read
+        assert part == guards.copy_source_for(
+            guards.document_words(f"r{round_}", content), used, keys
         )
+        assert guards.reasoning_copy_source(f"r{round_}", content, used, keys) == whole  # again
         assert part.vocabulary == whole.vocabulary and part.near_keys == whole.near_keys
         for words in sentences:
             judged = {w for w in words if rng.random() < 0.8}
