@@ -228,11 +228,9 @@ class TermMatcher:
 
     def _occurrences(self, text: str) -> Iterator[tuple[str, int, int, str]]:
         """``(haystack, start, end, canonical)`` of every occurrence of every form."""
-        lowered = None
+        lowered = _same_length_lower(text)  # for the case-insensitive forms
         if self._small is not None:
             for pairs, fold in self._small:
-                if fold:
-                    lowered = lowered or _same_length_lower(text)
                 haystack = lowered if fold else text
                 find = haystack.find
                 for form, canonical in pairs:
@@ -242,8 +240,6 @@ class TermMatcher:
                         start = find(form, start + 1)
             return
         for automaton, canonicals, fold in self._automata:
-            if fold:
-                lowered = lowered or _same_length_lower(text)
             haystack = lowered if fold else text
             for pattern, start, end in automaton.find_matches_as_indexes(
                 haystack, overlapping=True
