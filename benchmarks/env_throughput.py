@@ -269,6 +269,7 @@ ENV_STAGES = (
     ("medr3_env.rewards.evidence", "strip_copied_spans", "reward evidence: copy check"),
     ("medr3_env.rewards.guards", "copied_words", "reward evidence: copy check"),
     ("medr3_env.rewards.guards", "document_copy_source", "reward evidence: document copy data"),
+    ("medr3_env.rewards.guards", "reasoning_copy_source", "reward evidence: document copy data"),
     ("medr3_env.rewards.evidence", "_asked_source", "reward evidence: question copy data"),
     ("medr3_env.rewards.evidence", "_document_words", "reward evidence: gold phrase check"),
     ("medr3_env.rewards.evidence", "annotation_spans", "reward evidence: annotation matching"),
