@@ -293,10 +293,7 @@ def match_evidence(
     # (guards.reasoning_copy_source). The question and options are sources too: echoing them is
     # not evidence of reading.
     used = {w for *_, words in judged_sentences if len(words) > COPY_SPAN_WORDS for w in words}
-    keys = set(map(guards.near_key, used))
-    sources = [
-        guards.reasoning_copy_source(d.id, d.content, used, keys) for d in (seen or documents)
-    ]
+    sources = [guards.reasoning_copy_source(d.id, d.content, used) for d in (seen or documents)]
     sources.append(_asked_source(" \n".join([item.question, *(item.options or {}).values()])))
 
     agent: set[str] = set()

@@ -16,7 +16,7 @@ so a spelling trick never changes what a guard sees. Entity extraction runs on :
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
@@ -133,7 +133,7 @@ def sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in sentence_spans(text)]
 
 
-def shingles(words: list[str]) -> frozenset[tuple[str, str]]:
+def shingles(words: Sequence[str]) -> frozenset[tuple[str, str]]:
     """Skip-bigrams of a word sequence: each word with the next and with the next-but-one word."""
     return frozenset(chain(zip(words, words[1:]), zip(words, words[2:])))  # noqa: B905
 
@@ -157,21 +157,9 @@ class CopySource(NamedTuple):
     near_keys: frozenset[str] = frozenset()
 
 
-def copy_source(words: list[str]) -> CopySource:
-    """The :class:`CopySource` of a word sequence (e.g. :func:`content_words` of a document)."""
-    if len(words) < 2:  # no pair: nothing can be copied from it
-        return CopySource(frozenset(), frozenset())
-    # Every word is in a pair, so the vocabulary (and the keys) are the words themselves.
-    keys = list(map(near_key, words))
-    near = frozenset(
-        chain.from_iterable(zip(keys, keys[gap:]) for gap in range(1, NEAR_GAP + 1))  # noqa: B905
-    )
-    return CopySource(shingles(words), frozenset(words), near, frozenset(keys))
-
-
 class DocumentWords(NamedTuple):
-    """A document's :func:`content_words` and their :func:`near_key` keys, in order, with the
-    sets of both: what :func:`copy_source_for` needs, computed once per document."""
+    """A source's :func:`content_words` and their :func:`near_key` keys, in order, with the
+    sets of both (empty when there is no pair: nothing can be copied from one word)."""
 
     words: tuple[str, ...]
     keys: tuple[str, ...]
@@ -179,29 +167,47 @@ class DocumentWords(NamedTuple):
     key_set: frozenset[str]
 
 
+def _document_words(words: Sequence[str]) -> DocumentWords:
+    keys = tuple(map(near_key, words))
+    if len(words) < 2:
+        return DocumentWords(tuple(words), keys, frozenset(), frozenset())
+    return DocumentWords(tuple(words), keys, frozenset(words), frozenset(keys))
+
+
+def _whole_source(document: DocumentWords) -> CopySource:
+    if not document.vocabulary:
+        return CopySource(frozenset(), frozenset())
+    keys = document.keys
+    near = frozenset(
+        chain.from_iterable(zip(keys, keys[gap:]) for gap in range(1, NEAR_GAP + 1))  # noqa: B905
+    )
+    return CopySource(shingles(document.words), document.vocabulary, near, document.key_set)
+
+
+def copy_source(words: Sequence[str]) -> CopySource:
+    """The :class:`CopySource` of a word sequence (e.g. :func:`content_words` of a document)."""
+    return _whole_source(_document_words(words))
+
+
 @lru_cache(maxsize=8192)
 def document_words(doc_id: str, content: str) -> DocumentWords:
     """The :class:`DocumentWords` of a document, cached by id."""
     del doc_id  # part of the cache key only
-    words = content_words(content)
-    keys = list(map(near_key, words))
-    if len(words) < 2:  # no pair: nothing can be copied from it (as in copy_source)
-        return DocumentWords(tuple(words), tuple(keys), frozenset(), frozenset())
-    return DocumentWords(tuple(words), tuple(keys), frozenset(words), frozenset(keys))
+    return _document_words(content_words(content))
 
 
-def copy_source_for(document: DocumentWords, words: set[str], keys: set[str]) -> CopySource:
+def copy_source_for(document: DocumentWords, words: set[str]) -> CopySource:
     """The :class:`CopySource` of ``document`` holding only the pairs of ``words`` (and the near
-    pairs of ``keys``): for every sentence whose content words are in ``words`` and whose keys
-    are in ``keys``, :func:`copied_words` and :func:`near_copied_words` answer exactly as with
-    the document's whole :func:`copy_source` (tested), at a cost that grows with the overlap of
-    the sentence and the document, not with the document's length."""
+    pairs of their keys): for every sentence whose content words are in ``words``,
+    :func:`copied_words` and :func:`near_copied_words` answer exactly as with the document's
+    whole :func:`copy_source` (tested), at a cost that grows with the overlap of the sentence
+    and the document, not with the document's length."""
     if not document.vocabulary:
         return CopySource(frozenset(), frozenset())
     return CopySource(
         _pairs(document.words, words, 2),
         document.vocabulary,
-        _pairs(document.keys, keys, NEAR_GAP),
+        _pairs(document.keys, set(map(near_key, words)), NEAR_GAP),
         document.key_set,
     )
 
@@ -222,27 +228,26 @@ def _pairs(sequence: tuple[str, ...], wanted: set[str], gap: int) -> frozenset[t
 def document_copy_source(doc_id: str, content: str) -> CopySource:
     """:func:`copy_source` of a document's content words, cached by id (computed once per
     document)."""
-    return copy_source(list(document_words(doc_id, content).words))
+    return _whole_source(document_words(doc_id, content))
 
 
 _SEEN: dict[tuple[str, int], None] = {}
 """Documents :func:`reasoning_copy_source` has been asked for (bounded: cleared when full)."""
 
 
-def reasoning_copy_source(doc_id: str, content: str, words: set[str], keys: set[str]) -> CopySource:
-    """The copy source the evidence term compares a reasoning with (its content ``words`` and
-    their :func:`near_key` ``keys``): the first time a document is asked for,
-    :func:`copy_source_for` (only the pairs the reasoning can match: a document read once costs
-    what it shares with the reasoning); from the second time on, the whole
-    :func:`document_copy_source`, built once and cached (a document read twice, say by the
-    rollouts of one prompt, is read again). Both give the same verdicts."""
+def reasoning_copy_source(doc_id: str, content: str, words: set[str]) -> CopySource:
+    """The copy source the evidence term compares a reasoning (its content ``words``) with: the
+    first time a document is asked for, :func:`copy_source_for` (only the pairs the reasoning
+    can match: a document read once costs what it shares with the reasoning); from the second
+    time on, the whole :func:`document_copy_source`, built once and cached (a document read
+    twice, say by the rollouts of one prompt, is read again). Both give the same verdicts."""
     key = (doc_id, hash(content))
     if key in _SEEN:
         return document_copy_source(doc_id, content)
     if len(_SEEN) > 65_536:
         _SEEN.clear()
     _SEEN[key] = None
-    return copy_source_for(document_words(doc_id, content), words, keys)
+    return copy_source_for(document_words(doc_id, content), words)
 
 
 def document_shingles(doc_id: str, content: str) -> frozenset[tuple[str, str]]:

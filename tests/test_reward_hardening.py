@@ -363,12 +363,9 @@ def test_copy_source_for_the_reasoning_words_decides_as_the_whole_document():
                 sentence = sentence.replace(" ", " filler ", rng.randint(0, 6))
             sentences.append(guards.content_words(sentence))
         used = {w for words in sentences for w in words}
-        keys = set(map(guards.near_key, used))
-        part = guards.reasoning_copy_source(f"r{round_}", content, used, keys)  # first read
-        assert part == guards.copy_source_for(
-            guards.document_words(f"r{round_}", content), used, keys
-        )
-        assert guards.reasoning_copy_source(f"r{round_}", content, used, keys) == whole  # again
+        part = guards.reasoning_copy_source(f"r{round_}", content, used)  # first read
+        assert part == guards.copy_source_for(guards.document_words(f"r{round_}", content), used)
+        assert guards.reasoning_copy_source(f"r{round_}", content, used) == whole  # again
         assert part.vocabulary == whole.vocabulary and part.near_keys == whole.near_keys
         for words in sentences:
             judged = {w for w in words if rng.random() < 0.8}
