@@ -354,6 +354,27 @@ def test_progress_reports_rate_and_eta_on_a_log_file(tmp_path):
     assert "300/300 docs (100%)" in result.output and "docs/s" in result.output
 
 
+def test_progress_by_default_logs_long_work_off_a_terminal(capsys, monkeypatch):
+    """``enabled=None`` (every build's default, e.g. a first ``gym.make``): off a terminal, short
+    work prints nothing and work longer than the interval prints lines, then a closing one."""
+    import medr3_env.search.progress as progress
+
+    clock = iter(range(0, 10_000, 10))  # each monotonic() call: 10 s later
+    with progress.progress_bar("indexing quick", total=5, interval=1e9) as advance:
+        advance(5)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(clock)))
+    with progress.progress_bar("indexing slow", total=300, interval=15.0) as advance:
+        for _ in range(3):
+            advance(100)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("indexing slow: 200/300 docs (67%)") and "ETA" in lines[0]
+    assert lines[-1].startswith("indexing slow: 300/300 docs (100%)")
+    with progress.progress_bar("indexing off", total=300, enabled=False) as advance:
+        advance(300)
+    assert capsys.readouterr().err == ""
+
+
 def test_medrag_size_hint_is_counted_only_when_asked(tmp_path, monkeypatch):
     from medr3_env.corpora import load_corpus
 

@@ -3,7 +3,6 @@ per-sentence entities (one ``extract_sentences`` call per batch) and a progress 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from itertools import islice
 
@@ -18,10 +17,9 @@ def annotated_batches(
 ) -> Iterator[list[tuple[Document, SentenceEntities]]]:
     """Yield ``[(document, sentence entities), ...]`` batches; memory holds one batch at a time."""
     documents = iter(corpus)
-    shown = progress if progress is not None else sys.stderr.isatty()
-    # size_hint may count a file's lines: only worth it when progress (with ETA) is shown.
-    total = corpus.size_hint if shown else None
-    with progress_bar(f"indexing {corpus.name}", total=total, enabled=shown) as advance:
+    # size_hint may count a file's lines (fast next to indexing them): skipped when progress is off.
+    total = corpus.size_hint if progress is not False else None
+    with progress_bar(f"indexing {corpus.name}", total=total, enabled=progress) as advance:
         while batch := list(islice(documents, batch_size)):
             entities = extractor.extract_sentences((d.content for d in batch), batch_size)
             yield list(zip(batch, entities, strict=True))

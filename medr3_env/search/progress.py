@@ -57,32 +57,34 @@ def progress_bar(
     enabled: bool | None = None,
     interval: float = LOG_INTERVAL_S,
 ) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``. ``enabled=None``: a bar when stderr is a terminal, nothing otherwise;
-    ``True``: a bar on a terminal, else a plain progress line every ``interval`` seconds. When the
-    block ends normally, the bar (or last line) ends at 100%: ``total`` is an estimate (a file's
-    line count) and the documents advanced are the true total."""
-    interactive = sys.stderr.isatty()
-    if enabled is None:
-        enabled = interactive
-    if not enabled:
+    """Yield ``advance(n)``. On a terminal, a bar (``enabled`` not ``False``); elsewhere (a batch
+    job's log file) a plain :func:`progress_line` every ``interval`` seconds. ``enabled=None``
+    (the default): off a terminal, lines only once the work has run ``interval`` seconds, so a
+    short build prints nothing and an hour-long one is never silent; ``True``: also a closing line
+    however short the work; ``False``: nothing. When the block ends normally, the bar (or last
+    line) ends at 100%: ``total`` is an estimate (a file's line count) and the documents advanced
+    are the true total."""
+    if enabled is False:
         yield lambda n: None
         return
-    if not interactive:
+    if not sys.stderr.isatty():
         started = last = time.monotonic()
-        done = 0
+        done, printed = 0, False
 
         def log(n: int) -> None:
-            nonlocal done, last
+            nonlocal done, last, printed
             done += n
             now = time.monotonic()
             if now - last >= interval:
-                last = now
+                last, printed = now, True
                 print(progress_line(description, done, total, now - started), file=sys.stderr)
 
         yield log
-        # The stream is done: ``total`` (often a line count) may have included records the
-        # loader skipped or dropped, so the last line reports the documents as the whole.
-        print(progress_line(description, done, done, time.monotonic() - started), file=sys.stderr)
+        if enabled or printed:
+            # The stream is done: ``total`` (often a line count) may have included records the
+            # loader skipped or dropped, so the last line reports the documents as the whole.
+            elapsed = time.monotonic() - started
+            print(progress_line(description, done, done, elapsed), file=sys.stderr)
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     if total:

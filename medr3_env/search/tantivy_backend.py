@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -221,13 +220,12 @@ def _prepared(
     tantivy = import_tantivy()
     local = _Preparer(extractor, batch_size)
     documents = iter(corpus)
-    shown = progress if progress is not None else sys.stderr.isatty()
-    # size_hint may count a file's lines: only worth it when progress (with ETA) is shown.
-    total = corpus.size_hint if shown else None
+    # size_hint may count a file's lines (fast next to indexing them): skipped when progress is off.
+    total = corpus.size_hint if progress is not False else None
     pool: OrderedPool | None = None
     pending: deque[list | AsyncResult] = deque()
     read = 0
-    with progress_bar(f"indexing {corpus.name}", total=total, enabled=shown) as advance:
+    with progress_bar(f"indexing {corpus.name}", total=total, enabled=progress) as advance:
         try:
             while True:
                 batch = list(islice(documents, batch_size))
