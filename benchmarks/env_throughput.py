@@ -19,7 +19,12 @@ The measuring process is pinned to one core (``sched_setaffinity``), and rates a
 its thread's CPU time (``time.thread_time``), so other processes on a shared machine do not slow
 the figures down (wall-clock steps/s are in the JSON as ``wall_steps_per_s``). Columns:
 
-* ``steps/s``: one env, hit cache off (every search reaches the engine);
+* ``steps/s``: one env, hit cache off (every search reaches the engine), every episode a
+  question this process has not seen yet: a first pass over the questions, the costliest case;
+* ``group x16``: the same, but each question is answered by 16 rollouts in a row, as GRPO with
+  the bundled stages' ``n_samples_per_prompt: 16`` does: every rollout still sends its own
+  unique query and writes its own reasoning, and the work done once per question or per read
+  document (its entities, its copy data) is shared by the group, as it is in training;
 * ``cached``: hit cache on, every search a repeat of an earlier one (an upper bound);
 * ``vec x8``: ``gymnasium.make_vec("MedR3-v0", num_envs=8)``, hit cache off, searches batched;
 * ``p50 ms`` / ``raw ms``: one ``search`` call with the cache off, next to the same query through
@@ -144,10 +149,13 @@ def _copied_snippet(observation: str) -> str:
     return lines[2] if len(lines) > 2 and lines[1].startswith("Doc 1 ") else "nothing useful."
 
 
-def episode(env, workload: Workload, item: QAItem, round_: int) -> int:
-    """One search → read → answer episode; returns the number of steps taken."""
+def episode(env, workload: Workload, item: QAItem, round_: int, rollout: int | None = None) -> int:
+    """One search → read → answer episode; returns the number of steps taken. ``rollout``
+    (one of a group on the same question) picks other words for the reasoning."""
     env.reset(options={"item_id": item.id})
     words = workload.words[item.id]
+    if rollout is not None:
+        words = [words[(rollout * 7 + j * 5) % len(words)] for j in range(3)]
     query = workload.query(item, round_)
     observation, _, _, _, info = env.step(
         f"<think>I need evidence about {words[0]} and {words[-1]}.</think><search>{query}</search>"
@@ -178,6 +186,24 @@ def run_episodes(
         number += 1
     LAST_WALL[0] = time.perf_counter() - wall
     return steps, CLOCK() - started, number
+
+
+def run_groups(
+    env, workload: Workload, seconds: float, start: int, group: int = 16
+) -> tuple[int, float]:
+    """Back-to-back groups of ``group`` rollouts per question (questions in order from
+    ``start``) for ``seconds``; each rollout's query is its own (rounds ``100 + start + ...``,
+    unused by the other columns)."""
+    items = workload.questions.items
+    steps, number, started, wall = 0, start, CLOCK(), time.perf_counter()
+    while CLOCK() - started < seconds and time.perf_counter() - wall < WALL_LIMIT * seconds:
+        item = items[number % len(items)]
+        for rollout in range(group):
+            round_ = 100 + (number // len(items)) * group + rollout
+            steps += episode(env, workload, item, round_, rollout=rollout)
+        number += 1
+    LAST_WALL[0] = time.perf_counter() - wall
+    return steps, CLOCK() - started
 
 
 def run_vector(envs, workload: Workload, seconds: float, start: int) -> tuple[int, float]:
@@ -459,9 +485,21 @@ def measure(workload: Workload, backend: str, args: argparse.Namespace) -> dict:
     run_episodes(env, workload, 1e9, limit=30)  # warm up
     searcher._cache = HitCache(0)
     start = 10_000  # past the warm-up, all queries unseen
+    if args.warmup_blocks:  # a process that has trained a while: every cache as it would be
+        rates = []
+        for _ in range(args.warmup_blocks):
+            warm_steps, warm_elapsed, start = run_episodes(env, workload, args.seconds, start)
+            rates.append(warm_steps / warm_elapsed)
+        row["warmup_steps_per_s"] = rates
+        console.print("  warm-up blocks: " + ", ".join(f"{rate:,.0f}" for rate in rates))
     steps, elapsed, after = run_episodes(env, workload, args.seconds, start=start)
     row.update(steps=steps, steps_per_s=steps / elapsed, wall_steps_per_s=steps / LAST_WALL[0])
     console.print(f"  steps/s (no hit cache): {steps / elapsed:,.0f}")
+    group_steps, group_elapsed = run_groups(env, workload, args.seconds, after, args.group)
+    row.update(group=args.group, group_steps_per_s=group_steps / group_elapsed)
+    console.print(
+        f"  groups of {args.group} rollouts per question: {group_steps / group_elapsed:,.0f}"
+    )
     # cached: replay a fixed block of episodes with the cache on; the second pass all hits
     searcher._cache = HitCache()
     block = 400
@@ -531,7 +569,8 @@ def show(rows: list[dict]) -> None:
     table = Table(
         title="MedR3 env steps per CPU second: search → read → answer, all reward terms, one core"
     )
-    columns = ["corpus", "backend", "doc chars", "steps/s", "cached", "vec x8"]
+    group = next((r["group"] for r in rows if "group" in r), 16)
+    columns = ["corpus", "backend", "doc chars", "steps/s", f"group x{group}", "cached", "vec x8"]
     columns += ["p50 ms", "p99 ms", "raw ms", "ratio", "env KiB", "searcher MiB"]
     for column in columns:
         table.add_column(column, justify="right")
@@ -548,6 +587,7 @@ def show(rows: list[dict]) -> None:
             r["backend"],
             fmt("doc_chars_mean", ",.0f"),
             fmt("steps_per_s", ",.0f"),
+            fmt("group_steps_per_s", ",.0f"),
             fmt("cached_steps_per_s", ",.0f"),
             fmt("vec8_steps_per_s", ",.0f"),
             fmt("p50_ms", ".2f"),
@@ -581,14 +621,24 @@ def main() -> None:
     parser.add_argument("--backends", default="tantivy,whoosh")
     parser.add_argument("--pubmedqa", type=Path, default=DEFAULT_PUBMEDQA)
     parser.add_argument("--seconds", type=float, default=5.0, help="Measuring time per column.")
+    parser.add_argument(
+        "--group", type=int, default=16, help="Rollouts per question in the group column."
+    )
+    parser.add_argument(
+        "--warmup-blocks",
+        type=int,
+        default=0,
+        help="Run this many --seconds blocks of unseen queries before measuring (their rates go "
+        "to the JSON): the columns then measure a warm process, not a first pass.",
+    )
     parser.add_argument("--queries", type=int, default=300, help="Queries for the p50 columns.")
     parser.add_argument("--breakdown-episodes", type=int, default=300)
     parser.add_argument(
         "--whoosh-max-docs",
         type=int,
         default=100_000,
-        help="Larger corpora are not run on Whoosh (its pure-Python build indexes a few hundred "
-        "documents per second with entities: about an hour per million).",
+        help="Larger corpora are not run on Whoosh (its pure-Python build with entities indexed "
+        "117 documents per second here: 14 minutes for 100k, over 2 hours per million).",
     )
     parser.add_argument("--memory-sizes", default="100000", help="Sizes with memory columns.")
     parser.add_argument("--extractor", default="auto", help="Entity extractor of env and index.")
@@ -622,7 +672,7 @@ def main() -> None:
             if backend == "whoosh" and workload.docs > args.whoosh_max_docs:
                 reason = (
                     f"Whoosh not run above --whoosh-max-docs {args.whoosh_max_docs:,} "
-                    "(pure-Python build: about an hour per million documents)"
+                    "(pure-Python build: over 2 hours per million documents)"
                 )
                 rows.append({"corpus": workload.name, "backend": backend, "skipped": reason})
                 continue
