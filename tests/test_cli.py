@@ -117,6 +117,10 @@ def test_demo_takes_stages_like_eval(tmp_path):
     result = runner.invoke(app, ["demo", "--stage", "1", "-n", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "(reasoning stage)" in result.stdout
+    row = next(
+        line.split() for line in result.stdout.splitlines() if line.strip().startswith("all")
+    )
+    assert row[5:7] == ["n/a", "n/a"]  # retrieval and evidence: no search in this stage
     assert [len(r.turns) for r in read_trajectories(out)] == [1, 1]  # stage 1 answers at once
     stage_file = tmp_path / "short.yaml"
     stage_file.write_text("name: retrieval\nmax_turns: 2\n", encoding="utf-8")
@@ -194,10 +198,22 @@ def test_reward_table_averages_a_term_only_over_episodes_that_report_it():
 
     from medr3_env.cli.reporting import _term_mean
 
+    def turn(terms, not_applicable=()):
+        return SimpleNamespace(reward_terms=terms, reward_not_applicable=list(not_applicable))
+
     records = [
-        SimpleNamespace(reward_terms={"answer": 1.0, "custom": 0.5}),
-        SimpleNamespace(reward_terms={"answer": 0.0}),  # "custom" failed in this episode
+        SimpleNamespace(
+            reward_terms={"answer": 1.0, "custom": 0.5, "retrieval": 0.0},
+            turns=[turn({"answer": 1.0, "custom": 0.5, "retrieval": 0.0}, ["retrieval"])],
+        ),
+        SimpleNamespace(  # "custom" failed in this episode
+            reward_terms={"answer": 0.0, "retrieval": 0.0},
+            turns=[turn({"answer": 0.0, "retrieval": 0.0}, ["retrieval"])],
+        ),
     ]
     assert _term_mean(records, "answer") == "0.500"
     assert _term_mean(records, "custom") == "0.500"
     assert _term_mean(records, "never") == "–"
+    assert _term_mean(records, "retrieval") == "n/a"  # not applicable in any episode
+    records[1].turns.append(turn({"retrieval": 0.0}))  # applicable once: a real 0
+    assert _term_mean(records, "retrieval") == "0.000"

@@ -32,7 +32,7 @@ def reward_table(records: Sequence[Any], weights: dict[str, float], title: str) 
         title=title,
         box=box.SIMPLE_HEAD,
         pad_edge=False,
-        caption="mean raw value per term; total = weighted sum ("
+        caption="mean raw value per term (n/a: it applied to no episode); total = weighted sum ("
         + ", ".join(f"{t}={w:g}" for t, w in weights.items())
         + ")",
     )
@@ -61,6 +61,19 @@ def reward_table(records: Sequence[Any], weights: dict[str, float], title: str) 
 
 def _term_mean(records: Sequence[Any], term: str) -> str:
     """Mean of ``term`` over the records that report it (a term that failed under
-    ``on_reward_error="warn"`` is absent, not 0); "–" when none does."""
+    ``on_reward_error="warn"`` is absent, not 0); "–" when none does, "n/a" when the term applied
+    to none of them (``retrieval`` and ``evidence`` in the reasoning stage: no search)."""
     values = [r.reward_terms[term] for r in records if term in r.reward_terms]
-    return f"{statistics.mean(values):.3f}" if values else "–"
+    if not values:
+        return "–"
+    if not any(_applied(r, term) for r in records):
+        return "n/a"
+    return f"{statistics.mean(values):.3f}"
+
+
+def _applied(record: Any, term: str) -> bool:
+    """Whether ``term`` was evaluated and applicable on some turn of the episode."""
+    return any(
+        term in turn.reward_terms and term not in turn.reward_not_applicable
+        for turn in record.turns
+    )
