@@ -173,6 +173,29 @@ class EnvConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _backend_of_the_index(self) -> EnvConfig:
+        """With ``index_dir`` the index's own backend searches: left out, ``backend`` is filled
+        in with it (so the config, and each trajectory that records it, names the backend that
+        ran); given and different, it is an error. An index that cannot be read is reported when
+        it is opened."""
+        if self.index_dir is None:
+            return self
+        from medr3_env.search.integrity import IndexCorruptError, IndexManifest
+
+        try:
+            built = IndexManifest.read(Path(self.index_dir).expanduser()).backend
+        except IndexCorruptError:
+            return self
+        if "backend" not in self.model_fields_set:
+            object.__setattr__(self, "backend", built)  # not recorded as set, like stage defaults
+        elif self.backend != built:
+            raise ValueError(
+                f"backend={self.backend!r} does not match the index at {self.index_dir} "
+                f"(built with {built!r}); leave backend out to use the index's own"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _fill_stage_defaults(self) -> EnvConfig:
         missing = [field for field in STAGE_FIELDS if field not in self.model_fields_set]
         if missing:

@@ -443,6 +443,27 @@ def test_unchanged_corpus_reuses_the_index_and_changed_corpus_rebuilds(backend, 
 
 
 @pytest.mark.parametrize("backend", LOCAL)
+def test_a_prebuilt_index_names_its_backend_in_the_config(backend, tmp_path):
+    """``index_dir`` searches with the index's own backend: the config says so (it is what a
+    trajectory records), and a different backend given with it is an error, not ignored."""
+    from pydantic import ValidationError
+
+    from medr3_env.config import EnvConfig
+
+    _available(backend)
+    build_index(_corpus("x", [("a", "alpha beta")]), tmp_path / "ix", backend=backend)
+    env = gym.make("MedR3-v0", index_dir=tmp_path / "ix")
+    assert env.unwrapped.config.backend == backend
+    assert type(env.unwrapped.searcher) is backend_class(backend)
+    assert EnvConfig(index_dir=tmp_path / "ix", backend=backend).backend == backend
+    other = next(b for b in LOCAL + ["whoosh", "tantivy"] if b != backend)
+    with pytest.raises(ValidationError, match=f"backend='{other}' does not match the index"):
+        EnvConfig(index_dir=tmp_path / "ix", backend=other)
+    # An index that is not there yet is reported when opened, not by the config.
+    assert EnvConfig(index_dir=tmp_path / "missing").backend == "whoosh"
+
+
+@pytest.mark.parametrize("backend", LOCAL)
 def test_interrupted_build_leaves_no_index_under_its_name(backend, tmp_path):
     """Nothing half-built under the final name; a resumable backend keeps its committed work in
     ``ix.partial`` (discarded here by the next build, whose corpus differs), others keep nothing."""
