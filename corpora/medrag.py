@@ -28,6 +28,14 @@ def _document(record: dict, path: Path, line: int) -> Document:
     if not isinstance(title, str):
         raise CorpusFormatError("expected a string", path=path, line=line, field="title")
     content = record.get("content")
+    if content is None and "contents" not in record:
+        found = ", ".join(sorted(map(str, record))) or "none"
+        raise CorpusFormatError(
+            f"missing: the text goes in 'content' (or MedRAG's joined 'contents'); fields: {found}",
+            path=path,
+            line=line,
+            field="content",
+        )
     if content is None:
         # Some MedRAG dumps only keep the joined ``contents`` field.
         content = require_str(record, "contents", path, line)

@@ -40,6 +40,16 @@ def test_medrag_without_content_falls_back_to_contents(tmp_path):
     assert next(iter(load_medrag(path))).content == "text only"
 
 
+def test_medrag_without_any_text_field_names_both_and_what_the_record_has(tmp_path):
+    path = _write(tmp_path / "c.jsonl", [json.dumps({"id": "x", "title": "T", "text": "body"})])
+    with pytest.raises(CorpusFormatError) as info:
+        list(load_medrag(path))
+    assert info.value.field == "content" and info.value.line == 1
+    message = str(info.value)
+    assert "'content'" in message and "'contents'" in message
+    assert message.endswith("fields: id, text, title")
+
+
 def test_malformed_line_names_file_line_and_field(tmp_path):
     path = _write(
         tmp_path / "bad.jsonl", [_medrag("a"), json.dumps({"title": "no id", "content": "c"})]
