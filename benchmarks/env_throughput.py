@@ -22,7 +22,8 @@ the figures down (wall-clock steps/s are in the JSON as ``wall_steps_per_s``). C
 
 * ``steps/s``: one env, hit cache off (every search reaches the engine), the reward terms' memos
   emptied first: a first pass over the questions and their documents, the costliest case (on
-  PubMedQA's 1,000 questions a 4-second column runs about 1.4 passes);
+  PubMedQA's 1,000 questions a 4-second column runs about 1.4 passes; with ``--warmup-blocks``
+  it measures a warm process instead);
 * ``group x16``: the same, but each question is answered by 16 rollouts in a row, as GRPO with
   the bundled stages' ``n_samples_per_prompt: 16`` does: every rollout still sends its own
   unique query and writes its own reasoning, and the work done once per question or per read
@@ -501,6 +502,8 @@ def measure(workload: Workload, backend: str, args: argparse.Namespace) -> dict:
     steps, elapsed, after = run_episodes(env, workload, args.seconds, start=start)
     row.update(steps=steps, steps_per_s=steps / elapsed, wall_steps_per_s=steps / LAST_WALL[0])
     console.print(f"  steps/s (no hit cache): {steps / elapsed:,.0f}")
+    if not args.warmup_blocks:
+        forget_reward_memos()  # the groups' questions start new too (PubMedQA's come round)
     group_steps, group_elapsed, _ = run_groups(env, workload, args.seconds, after, args.group)
     row.update(group=args.group, group_steps_per_s=group_steps / group_elapsed)
     console.print(

@@ -64,7 +64,8 @@ class EnvConfig(BaseModel):
     search_url: str | None = None
     """Base URL of a ``medr3 serve`` server; required by, and only used with, ``backend="remote"``."""
     index_dir: Path | None = None
-    """A prebuilt index (``medr3 index build``); skips the cache."""
+    """A prebuilt index (``medr3 index build``); skips the cache. It is searched with the backend
+    that built it: the environment's config names that backend once the index is open."""
     cache_dir: Path | None = None
     """Index cache; default ``$MEDR3_CACHE_DIR`` or the user cache dir."""
     entity_extractor: str = "auto"
@@ -169,29 +170,6 @@ class EnvConfig(BaseModel):
         elif self.search_url is not None:
             raise ValueError(
                 f"search_url is only used with backend='remote' (backend is {self.backend!r})"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _backend_of_the_index(self) -> EnvConfig:
-        """With ``index_dir`` the index's own backend searches: left out, ``backend`` is filled
-        in with it (so the config, and each trajectory that records it, names the backend that
-        ran); given and different, it is an error. An index that cannot be read is reported when
-        it is opened."""
-        if self.index_dir is None:
-            return self
-        from medr3_env.search.integrity import IndexCorruptError, IndexManifest
-
-        try:
-            built = IndexManifest.read(Path(self.index_dir).expanduser()).backend
-        except IndexCorruptError:
-            return self
-        if "backend" not in self.model_fields_set:
-            object.__setattr__(self, "backend", built)  # not recorded as set, like stage defaults
-        elif self.backend != built:
-            raise ValueError(
-                f"backend={self.backend!r} does not match the index at {self.index_dir} "
-                f"(built with {built!r}); leave backend out to use the index's own"
             )
         return self
 

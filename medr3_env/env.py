@@ -3,6 +3,7 @@ parses one model turn, acts on it, renders feedback and scores it with the rewar
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,8 @@ from medr3_env.rewards.evidence import episode_evidence
 from medr3_env.search import Searcher, backend_class, build_searcher
 from medr3_env.search.base import Hit, IndexedDocument
 from medr3_env.spaces import UnicodeText
+
+logger = logging.getLogger(__name__)
 
 MAX_OBSERVATION_CHARS = 1_000_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -182,6 +185,8 @@ class MedR3Env(gym.Env[str, str]):
             if searcher is not None
             else (shared_searcher(self.config, loaded) if needs_index else None)
         )
+        if searcher is None:
+            self.config = _with_index_backend(self.config, self.searcher)
         if self.searcher is not None and self.config.reward_weights.get("evidence", 0.0) != 0.0:
             extractor = load_extractor(self.config.entity_extractor).name
             if extractor != self.searcher.entity_extractor:
@@ -440,6 +445,27 @@ class MedR3Env(gym.Env[str, str]):
                     "entities": sorted(match.matched),
                 }
         return info
+
+
+def _with_index_backend(config: EnvConfig, searcher: Searcher | None) -> EnvConfig:
+    """``config`` naming the backend that built its ``index_dir``, which is the one that searches
+    (so trajectories record it); a different ``backend`` given with it is logged, not obeyed."""
+    built = getattr(getattr(searcher, "manifest", None), "backend", None)
+    if (
+        config.index_dir is None
+        or built is None
+        or built == config.backend
+        or not backend_class(config.backend).local  # a server was searched: index_dir unused
+    ):
+        return config
+    if "backend" in config.model_fields_set:
+        logger.warning(
+            "backend=%r ignored: the index at %s was built with %r, which searches it",
+            config.backend,
+            config.index_dir,
+            built,
+        )
+    return config.model_copy(update={"backend": built})
 
 
 def _term_documents(scored: StepRewards, context: EpisodeContext) -> dict[str, list[str]]:

@@ -357,13 +357,16 @@ def test_progress_reports_rate_and_eta_on_a_log_file(tmp_path):
 def test_progress_by_default_logs_long_work_off_a_terminal(capsys, monkeypatch):
     """``enabled=None`` (every build's default, e.g. a first ``gym.make``): off a terminal, short
     work prints nothing and work longer than the interval prints lines, then a closing one."""
+    import types
+
     import medr3_env.search.progress as progress
 
     clock = iter(range(0, 10_000, 10))  # each monotonic() call: 10 s later
     with progress.progress_bar("indexing quick", total=5, interval=1e9) as advance:
         advance(5)
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(clock)))
+    ticking = types.SimpleNamespace(monotonic=lambda: float(next(clock)))
+    monkeypatch.setattr(progress, "time", ticking)  # this module's clock only
     with progress.progress_bar("indexing slow", total=300, interval=15.0) as advance:
         for _ in range(3):
             advance(100)

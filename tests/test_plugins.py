@@ -49,7 +49,7 @@ def tsv(tmp_path: Path) -> Path:
 def test_medr3_plugins_lists_each_entry_point_plugin():
     result = CliRunner().invoke(app, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
-    listed = json.loads(result.output)
+    listed = json.loads(result.stdout)
     assert set(listed) == set(ENTRY_POINTS)
     for kind, name in ENTRY_POINTS.items():
         entry = next(e for e in listed[kind] if e["name"] == name)
@@ -115,7 +115,7 @@ def test_cli_search_with_plugin_format_and_backend(tsv: Path, tmp_path: Path, mo
         ["search", "--corpus", f"tsvdocs:{tsv}", "--backend", "keyword", "--json", "digoxin"],
     )
     assert result.exit_code == 0, result.output
-    hits = json.loads(result.output)
+    hits = json.loads(result.stdout)
     assert [h["doc_id"] for h in hits] == ["kw-1"]
 
 

@@ -443,24 +443,28 @@ def test_unchanged_corpus_reuses_the_index_and_changed_corpus_rebuilds(backend, 
 
 
 @pytest.mark.parametrize("backend", LOCAL)
-def test_a_prebuilt_index_names_its_backend_in_the_config(backend, tmp_path):
-    """``index_dir`` searches with the index's own backend: the config says so (it is what a
-    trajectory records), and a different backend given with it is an error, not ignored."""
-    from pydantic import ValidationError
-
+def test_a_prebuilt_index_names_its_backend_in_the_config(backend, tmp_path, caplog, monkeypatch):
+    """``index_dir`` searches with the index's own backend, and the environment's config says so
+    (it is what a trajectory records, and replaying the dump opens the same backend); a
+    different backend given with it is logged, not silently recorded."""
     from medr3_env.config import EnvConfig
 
     _available(backend)
     build_index(_corpus("x", [("a", "alpha beta")]), tmp_path / "ix", backend=backend)
-    env = gym.make("MedR3-v0", index_dir=tmp_path / "ix")
-    assert env.unwrapped.config.backend == backend
-    assert type(env.unwrapped.searcher) is backend_class(backend)
-    assert EnvConfig(index_dir=tmp_path / "ix", backend=backend).backend == backend
-    other = next(b for b in LOCAL + ["whoosh", "tantivy"] if b != backend)
-    with pytest.raises(ValidationError, match=f"backend='{other}' does not match the index"):
-        EnvConfig(index_dir=tmp_path / "ix", backend=other)
-    # An index that is not there yet is reported when opened, not by the config.
-    assert EnvConfig(index_dir=tmp_path / "missing").backend == "whoosh"
+    other = next(b for b in ["whoosh", "tantivy"] if b != backend)
+    monkeypatch.chdir(tmp_path)  # a relative index_dir
+    for given in ({}, {"backend": backend}, {"backend": other}):
+        caplog.clear()
+        env = gym.make("MedR3-v0", index_dir="ix", **given)
+        config = env.unwrapped.config
+        assert type(env.unwrapped.searcher) is backend_class(backend)
+        assert config.backend == backend, given
+        assert ("ignored: the index at ix was built with" in caplog.text) == (
+            given == {"backend": other}
+        )
+        reloaded = EnvConfig.model_validate(config.model_dump(mode="json"))
+        again = gym.make("MedR3-v0", config=reloaded)
+        assert again.unwrapped.config.backend == backend
 
 
 @pytest.mark.parametrize("backend", LOCAL)

@@ -357,7 +357,7 @@ def test_cli_search_queries_a_running_server(server, local):
 
     result = CliRunner().invoke(app, ["search", "digoxin toxicity", "--url", server.url, "--json"])
     assert result.exit_code == 0, result.output
-    ids = [hit["doc_id"] for hit in json.loads(result.output)]
+    ids = [hit["doc_id"] for hit in json.loads(result.stdout)]
     assert ids == [hit.doc_id for hit in local.search("digoxin toxicity", k=5)]
 
 

@@ -264,7 +264,7 @@ class _RecordingFirstId(Corpus):
 
     @property  # type: ignore[override]
     def size_hint(self) -> int | None:
-        return self._inner.size_hint  # counted lazily by some corpora: only when shown
+        return self._inner.size_hint  # counted lazily by some corpora (a MedRAG file's lines)
 
     @size_hint.setter
     def size_hint(self, value: int | None) -> None:
