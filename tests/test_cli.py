@@ -71,6 +71,22 @@ def test_index_build_and_info(tmp_path):
     assert json.loads(hits.output)[0]["doc_id"] == "a"
 
 
+def test_index_build_refuses_to_replace_the_current_directory(tmp_path, monkeypatch):
+    """A build replaces --out as a whole, so --out must not be the working directory (or hold
+    it): the shell would be left in a deleted folder. Nothing is written, not even a lock."""
+    inner = tmp_path / "work" / "sub"
+    inner.mkdir(parents=True)
+    monkeypatch.chdir(inner)
+    for out in (".", str(inner), "..", str(tmp_path)):
+        result = runner.invoke(app, ["index", "build", "--out", out])
+        assert "is the current directory or holds it" in error_of(result), out
+    assert list(inner.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["sub"]  # no sub.lock either
+    result = runner.invoke(app, ["index", "build", "--out", "ix"])  # a folder of its own
+    assert result.exit_code == 0, result.output
+    assert (inner / "ix" / "manifest.json").is_file()
+
+
 def test_bad_input_gives_clear_errors(tmp_path):
     result = runner.invoke(app, ["index", "info", str(tmp_path)])
     assert "not a MedR3 index" in error_of(result)
