@@ -183,13 +183,6 @@ def index_build(
             manifest = searcher.manifest
             where = getattr(searcher, "directory", "the cache")
         else:
-            here = Path.cwd().resolve()
-            if out.resolve() in (here, *here.parents):
-                # The build replaces --out as a whole: the shell would be left in a deleted folder.
-                fail(
-                    f"--out {out} is the current directory or holds it, and a build replaces "
-                    "--out as a whole; give a folder of its own, e.g. --out index"
-                )
             try:
                 manifest = build_index(
                     corpus,

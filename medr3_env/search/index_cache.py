@@ -290,9 +290,17 @@ def build_index_dir(
     from there (``resume=False``: starts over), verifies the result fully and renames it.
 
     An existing ``out_dir`` (or ``<out_dir>.partial``) that is not MedR3's own (see
-    :func:`check_replaceable`) raises :class:`NotAnIndexError` and is left as it is.
+    :func:`check_replaceable`) raises :class:`NotAnIndexError` and is left as it is; one that is
+    the working directory or holds it raises ``ValueError`` (replacing it would leave the process
+    in a deleted folder).
     """
     out_dir = Path(os.path.abspath(Path(out_dir).expanduser()))
+    here = Path.cwd().resolve()
+    if out_dir.resolve() in (here, *here.parents):
+        raise ValueError(
+            f"{out_dir} is the current directory or holds it, and a build replaces it as a "
+            "whole; build into a folder of its own, e.g. index/"
+        )
     check_replaceable(out_dir)  # before the lock file is made beside it
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with BuildLock(out_dir):
