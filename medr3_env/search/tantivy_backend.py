@@ -30,10 +30,9 @@ from medr3_env.entities import EntityExtractor, SentenceEntities
 from medr3_env.search.base import IndexedDocument, IndexSearcher, Match
 from medr3_env.search.checkpoint import SkipCommitted, has_checkpoint, record_commit
 from medr3_env.search.hit_cache import DEFAULT_CACHE_SIZE
-from medr3_env.search.indexing import annotated_batches
+from medr3_env.search.indexing import annotated_batches, indexing_progress
 from medr3_env.search.integrity import IndexCorruptError, debug_pause
 from medr3_env.search.parallel import OrderedPool, WorkerStartError, default_workers
-from medr3_env.search.progress import progress_bar
 from medr3_env.search.query import MAX_TERM_CHARS
 from medr3_env.search.snippets import encode_ends, sentence_ends, sentence_terms
 
@@ -220,12 +219,10 @@ def _prepared(
     tantivy = import_tantivy()
     local = _Preparer(extractor, batch_size)
     documents = iter(corpus)
-    # size_hint may count a file's lines (fast next to indexing them): skipped when progress is off.
-    total = corpus.size_hint if progress is not False else None
     pool: OrderedPool | None = None
     pending: deque[list | AsyncResult] = deque()
     read = 0
-    with progress_bar(f"indexing {corpus.name}", total=total, enabled=progress) as advance:
+    with indexing_progress(corpus, progress) as advance:
         try:
             while True:
                 batch = list(islice(documents, batch_size))
