@@ -655,6 +655,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child-memory", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.group < 1 or args.warmup_blocks < 0 or args.seconds <= 0:
+        parser.error("--group must be at least 1, --warmup-blocks at least 0, --seconds above 0")
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
     args.memory_sizes = {int(s) for s in str(args.memory_sizes).split(",") if s}
     backends = [b for b in args.backends.split(",") if b]
